@@ -1,0 +1,5 @@
+//! The `sandgated` daemon. All logic lives in the `sandgate_cli` library.
+
+fn main() -> std::process::ExitCode {
+    sandgate_cli::daemon_main()
+}
