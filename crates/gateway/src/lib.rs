@@ -3,3 +3,5 @@
 
 pub mod ca;
 pub mod fsutil;
+pub mod listener;
+pub mod proxy;
