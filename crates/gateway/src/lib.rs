@@ -1,7 +1,18 @@
 //! sandgate-gateway: the per-sandbox listeners (OpenClaw WebSocket gateway, the
 //! `inference.local` CONNECT proxy and the direct `/v1` API on one port) and a client.
+//!
+//! [`Gateway`] is the whole server of one host; [`client`] is the WebSocket client library.
 
 pub mod ca;
+pub mod client;
 pub mod fsutil;
+pub mod gateway;
+pub mod inference;
 pub mod listener;
 pub mod proxy;
+pub mod registry;
+pub mod sandbox;
+pub mod shared;
+pub mod ws;
+
+pub use gateway::{Gateway, GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec, valid_name};

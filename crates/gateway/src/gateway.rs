@@ -1,0 +1,526 @@
+//! The gateway of one host: every sandbox's listener, the CA, the state database, the pairing
+//! authority. The `sandgated` daemon owns exactly one [`Gateway`].
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use sandgate_core::identity::DeviceIdentity;
+use sandgate_core::{CloseCode, Role};
+use sandgate_pairing::{
+    Approver, ConnectAttempt, Credential as PairCredential, Decision, DeviceInfo, DeviceMetadata, Locality,
+    PairingAuthority, PolicyMode, SandboxPolicy, SqliteStore, TokenSecret,
+};
+use sandgate_providers::{Credential, InferenceClient, InferenceService, ProviderKind, Route};
+use serde::Serialize;
+use tokio::sync::{Mutex, watch};
+
+use crate::ca::{CaError, GatewayCa};
+use crate::listener::{self, PortApp, ServeHandle};
+use crate::proxy::ConnectProxy;
+use crate::registry::{Registry, RegistryError, SandboxRecord};
+use crate::sandbox::SandboxCtx;
+use crate::shared::{Shared, now_ms};
+use crate::{fsutil, inference, ws};
+
+/// Options for [`Gateway::open`].
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// The state directory (`~/.sandgate` by default).
+    pub state_dir: PathBuf,
+    /// Address the sandbox listeners bind (loopback by default).
+    pub bind: IpAddr,
+}
+
+impl GatewayOptions {
+    /// Loopback listeners on `state_dir`.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        GatewayOptions { state_dir: state_dir.into(), bind: IpAddr::V4(Ipv4Addr::LOCALHOST) }
+    }
+}
+
+/// A sandbox's route as given at onboarding or by `inference set`.
+#[derive(Clone)]
+pub struct RouteSpec {
+    /// Provider kind.
+    pub provider: ProviderKind,
+    /// Model to force.
+    pub model: String,
+    /// Endpoint; the provider's default when `None`.
+    pub endpoint: Option<String>,
+    /// The credential's value (read from the environment by the CLI; never from a flag).
+    pub credential: Option<String>,
+    /// The variable it was read from.
+    pub credential_env: Option<String>,
+}
+
+impl std::fmt::Debug for RouteSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteSpec")
+            .field("provider", &self.provider)
+            .field("model", &self.model)
+            .field("endpoint", &self.endpoint)
+            .field("credential", &self.credential.as_ref().map(|_| "<redacted>"))
+            .field("credential_env", &self.credential_env)
+            .finish()
+    }
+}
+
+/// What to create in [`Gateway::create_sandbox`].
+#[derive(Debug, Clone)]
+pub struct SandboxSpec {
+    /// Sandbox name (`[a-z0-9-]`, 1–63, starting with a letter or digit).
+    pub name: String,
+    /// Its inference route.
+    pub route: RouteSpec,
+    /// Its listener port.
+    pub port: u16,
+    /// NemoClaw-style network policies, recorded.
+    pub network_policies: Vec<String>,
+}
+
+/// A sandbox as reported to the CLI. `token` is skipped by serde and redacted by `Debug`.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxInfo {
+    /// Name.
+    pub name: String,
+    /// Listener port.
+    pub port: u16,
+    /// Provider id.
+    pub provider: String,
+    /// Forced model.
+    pub model: String,
+    /// Upstream endpoint.
+    pub endpoint: String,
+    /// `ws://<bind>:<port>`.
+    pub url: String,
+    /// Creation time.
+    pub created_at_ms: u64,
+    /// Recorded network policies.
+    pub network_policies: Vec<String>,
+    /// Where the sandbox CLI's device identity and token live.
+    pub device_dir: PathBuf,
+    /// The sandbox token (secret).
+    #[serde(skip)]
+    pub token: String,
+}
+
+impl std::fmt::Debug for SandboxInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxInfo")
+            .field("name", &self.name)
+            .field("port", &self.port)
+            .field("provider", &self.provider)
+            .field("model", &self.model)
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Errors of gateway operations; each message says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// Bad sandbox name.
+    #[error("invalid sandbox name {0:?}: use 1-63 lowercase letters, digits and '-', starting with a letter or digit")]
+    InvalidName(String),
+    /// The name exists.
+    #[error("sandbox {0} already exists: pick another name or run `sandgate {0} destroy` first")]
+    NameTaken(String),
+    /// No such sandbox.
+    #[error("no sandbox named {0}: run `sandgate list` to see the sandboxes")]
+    UnknownSandbox(String),
+    /// The port is recorded for another sandbox or in use by another program.
+    #[error("port {port} is not available ({why}): choose another with --port or omit it")]
+    PortInUse {
+        /// The port.
+        port: u16,
+        /// Who holds it.
+        why: String,
+    },
+    /// State database failure.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// CA failure.
+    #[error(transparent)]
+    Tls(#[from] CaError),
+    /// Pairing failure.
+    #[error("pairing: {0}")]
+    Pairing(#[from] sandgate_pairing::PairingError),
+    /// Pairing store failure.
+    #[error("pairing store: {0}")]
+    PairingStore(#[from] sandgate_pairing::StoreError),
+    /// Provider/inference failure.
+    #[error("inference: {0}")]
+    Inference(#[from] sandgate_providers::ProviderError),
+    /// Identity file failure.
+    #[error("device identity: {0}")]
+    Identity(#[from] sandgate_core::identity::IdentityError),
+    /// Filesystem failure.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+struct Running {
+    ctx: Arc<SandboxCtx>,
+    record: SandboxRecord,
+    handle: ServeHandle,
+}
+
+/// The running gateway.
+pub struct Gateway {
+    opts: GatewayOptions,
+    shared: Arc<Shared>,
+    ca: Arc<GatewayCa>,
+    service: InferenceService,
+    stop: watch::Sender<bool>,
+    sandboxes: Mutex<BTreeMap<String, Running>>,
+    started_at_ms: u64,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").field("state_dir", &self.opts.state_dir).finish_non_exhaustive()
+    }
+}
+
+/// True for a valid sandbox name.
+pub fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> GatewayError {
+    let what = what.into();
+    move |source| GatewayError::Io { what, source }
+}
+
+fn policy_of(rec: &SandboxRecord) -> SandboxPolicy {
+    let mut policy = SandboxPolicy::with_ceiling(rec.ceiling.iter().map(String::as_str).collect());
+    if rec.mode == "strict" {
+        policy.mode = PolicyMode::Strict;
+    }
+    policy
+}
+
+fn route_of(rec: &SandboxRecord) -> Result<Route, GatewayError> {
+    let kind: ProviderKind = rec.provider.parse().map_err(|e: sandgate_providers::UnknownProvider| {
+        GatewayError::Registry(RegistryError::Corrupt(e.to_string()))
+    })?;
+    let mut route = Route::new(kind, rec.model.clone()).with_endpoint(rec.endpoint.clone());
+    if let Some(c) = &rec.credential {
+        route = route.with_credential(Credential::new(c.clone()));
+    }
+    Ok(route)
+}
+
+impl Gateway {
+    /// Opens the state directory (database, CA) and starts a listener for every stored sandbox.
+    pub async fn open(opts: GatewayOptions) -> Result<Gateway, GatewayError> {
+        let dir = &opts.state_dir;
+        for sub in ["", "tls", "sandboxes", "logs"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(io(format!("create {}", dir.join(sub).display())))?;
+        }
+        let ca = Arc::new(GatewayCa::load_or_create(&dir.join("tls"))?);
+        let db = dir.join("sandgate.db");
+        let registry = Registry::open(&db)?;
+        let store = SqliteStore::open_async(&db).await?;
+        let pairing = PairingAuthority::new(store);
+        let inference = InferenceClient::new()?;
+        let (stop, stopping) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            pairing,
+            inference: inference.clone(),
+            gateway_id: registry.gateway_id().await?,
+            registry,
+            started: Instant::now(),
+            stopping,
+        });
+        let gw = Gateway {
+            opts,
+            shared,
+            ca,
+            service: InferenceService::new(inference),
+            stop,
+            sandboxes: Mutex::new(BTreeMap::new()),
+            started_at_ms: now_ms(),
+        };
+        for rec in gw.shared.registry.sandboxes().await? {
+            let tcp = gw.bind(rec.port).await?;
+            let running = gw.start(rec, tcp)?;
+            gw.sandboxes.lock().await.insert(running.record.name.clone(), running);
+        }
+        Ok(gw)
+    }
+
+    async fn bind(&self, port: u16) -> Result<tokio::net::TcpListener, GatewayError> {
+        tokio::net::TcpListener::bind(SocketAddr::new(self.opts.bind, port))
+            .await
+            .map_err(|e| GatewayError::PortInUse { port, why: e.to_string() })
+    }
+
+    fn start(&self, rec: SandboxRecord, tcp: tokio::net::TcpListener) -> Result<Running, GatewayError> {
+        let policy = policy_of(&rec);
+        self.shared.pairing.set_policy(&rec.name, policy.clone());
+        let ctx = Arc::new(SandboxCtx::new(rec.name.clone(), rec.token.clone(), route_of(&rec)?, policy, self.shared.clone()));
+        let router = Router::new()
+            .route("/", get(ws::upgrade))
+            .with_state(ctx.clone())
+            .merge(inference::direct_router(ctx.clone(), self.service.clone()));
+        let proxy = ConnectProxy::new(rec.name.clone(), self.ca.server_config(), inference::tunnel_router(ctx.clone(), self.service.clone()));
+        let (stop, _) = watch::channel(false);
+        let handle = listener::spawn(tcp, PortApp { router, proxy: Arc::new(proxy) }, stop).map_err(io("start listener"))?;
+        tracing::info!(sandbox = %rec.name, addr = %handle.local_addr(), provider = %rec.provider, model = %rec.model, "sandbox listener started");
+        Ok(Running { ctx, record: rec, handle })
+    }
+
+    fn info(&self, rec: &SandboxRecord) -> SandboxInfo {
+        SandboxInfo {
+            name: rec.name.clone(),
+            port: rec.port,
+            provider: rec.provider.clone(),
+            model: rec.model.clone(),
+            endpoint: rec.endpoint.clone(),
+            url: format!("ws://{}", SocketAddr::new(self.opts.bind, rec.port)),
+            created_at_ms: rec.created_at_ms,
+            network_policies: rec.network_policies.clone(),
+            device_dir: self.device_dir(&rec.name),
+            token: rec.token.clone(),
+        }
+    }
+
+    /// `<state>/sandboxes/<name>`: the sandbox CLI's identity, token and OpenClaw state.
+    pub fn device_dir(&self, name: &str) -> PathBuf {
+        self.opts.state_dir.join("sandboxes").join(name)
+    }
+
+    /// Creates a sandbox: token, policy, route, listener, and a pre-approved device identity
+    /// for the sandbox's own CLI. Nothing is left behind when a step fails.
+    pub async fn create_sandbox(&self, spec: SandboxSpec) -> Result<SandboxInfo, GatewayError> {
+        if !valid_name(&spec.name) {
+            return Err(GatewayError::InvalidName(spec.name));
+        }
+        let mut sandboxes = self.sandboxes.lock().await;
+        if sandboxes.contains_key(&spec.name) {
+            return Err(GatewayError::NameTaken(spec.name));
+        }
+        if let Some(other) = sandboxes.values().find(|r| spec.port != 0 && r.record.port == spec.port) {
+            return Err(GatewayError::PortInUse { port: spec.port, why: format!("recorded for sandbox {}", other.record.name) });
+        }
+        let tcp = self.bind(spec.port).await?;
+        // Port 0 asks the OS for a free port (tests, embedders); the bound port is recorded.
+        let port = tcp.local_addr().map_err(io("read bound address"))?.port();
+        let kind = spec.route.provider;
+        let rec = SandboxRecord {
+            name: spec.name.clone(),
+            port,
+            token: TokenSecret::generate().expose().to_owned(),
+            provider: kind.as_str().to_owned(),
+            model: spec.route.model.clone(),
+            endpoint: spec.route.endpoint.clone().unwrap_or_else(|| kind.profile().default_endpoint.to_owned()),
+            credential: spec.route.credential.clone(),
+            credential_env: spec.route.credential_env.clone(),
+            network_policies: spec.network_policies.clone(),
+            ceiling: SandboxPolicy::default().ceiling.to_strings(),
+            mode: "grant-within-ceiling".into(),
+            created_at_ms: now_ms(),
+        };
+        self.shared.registry.insert(rec.clone()).await?;
+        let running = match self.start(rec.clone(), tcp) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.shared.registry.delete(&rec.name).await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.preapprove_cli_device(&rec).await {
+            running.handle.shutdown().await;
+            let _ = self.shared.registry.delete(&rec.name).await;
+            let _ = std::fs::remove_dir_all(self.device_dir(&rec.name));
+            return Err(e);
+        }
+        let info = self.info(&rec);
+        sandboxes.insert(rec.name.clone(), running);
+        tracing::info!(sandbox = %rec.name, port = rec.port, "sandbox created");
+        Ok(info)
+    }
+
+    /// Creates the sandbox CLI's device identity and pairs it within the sandbox policy, so
+    /// its first agent turn needs no approval (NemoClaw #4504).
+    async fn preapprove_cli_device(&self, rec: &SandboxRecord) -> Result<(), GatewayError> {
+        let dir = self.device_dir(&rec.name);
+        std::fs::create_dir_all(dir.join("openclaw")).map_err(io(format!("create {}", dir.display())))?;
+        let identity = DeviceIdentity::generate();
+        identity.save(&dir.join("device.json"))?;
+        let policy = policy_of(rec);
+        let attempt = ConnectAttempt {
+            sandbox: rec.name.clone(),
+            device: Some(DeviceInfo {
+                device_id: identity.device_id(),
+                public_key: identity.public_key_b64url(),
+                metadata: DeviceMetadata {
+                    display_name: Some(format!("sandgate {} CLI", rec.name)),
+                    platform: Some(std::env::consts::OS.to_owned()),
+                    device_family: None,
+                    client_id: Some("cli".into()),
+                    client_mode: Some("cli".into()),
+                },
+            }),
+            role: Role::Operator,
+            scopes: policy.ceiling.iter().cloned().collect(),
+            locality: Locality::Loopback,
+            credential: PairCredential::SandboxToken,
+        };
+        let decision = self.shared.pairing.connect(&attempt).await?;
+        let Decision::Approved { device_token: Some(token), scopes, .. } = decision else {
+            return Err(GatewayError::Pairing(sandgate_pairing::PairingError::DeviceIdentityRequired));
+        };
+        let auth = serde_json::json!({
+            "version": 1,
+            "deviceId": identity.device_id(),
+            "tokens": {"operator": {"token": token.token(), "role": "operator", "scopes": scopes, "updatedAtMs": now_ms()}},
+        });
+        fsutil::write_private(&dir.join("device-auth.json"), auth.to_string().as_bytes())
+            .map_err(io("write device-auth.json"))?;
+        Ok(())
+    }
+
+    /// Removes one sandbox: closes its sessions, stops its listener, deletes its records.
+    /// The gateway and every other sandbox are untouched.
+    pub async fn destroy_sandbox(&self, name: &str) -> Result<(), GatewayError> {
+        let running = self.sandboxes.lock().await.remove(name).ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?;
+        running.ctx.close_all(CloseCode::AuthChanged, "sandbox destroyed");
+        running.handle.shutdown().await;
+        self.shared.registry.delete(name).await?;
+        for dev in self.shared.pairing.list(name).await.map(|l| l.paired).unwrap_or_default() {
+            let _ = self.shared.pairing.remove_device(name, &dev.device_id, &Approver::HostAdmin).await;
+        }
+        let dir = self.device_dir(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io(format!("remove {}", dir.display())))?;
+        }
+        tracing::info!(sandbox = %name, "sandbox destroyed");
+        Ok(())
+    }
+
+    /// Every sandbox.
+    pub async fn sandboxes(&self) -> Vec<SandboxInfo> {
+        self.sandboxes.lock().await.values().map(|r| self.info(&r.record)).collect()
+    }
+
+    /// One sandbox.
+    pub async fn sandbox(&self, name: &str) -> Option<SandboxInfo> {
+        self.sandboxes.lock().await.get(name).map(|r| self.info(&r.record))
+    }
+
+    /// Swaps one sandbox's route; its next request uses it, no other sandbox is touched.
+    pub async fn set_route(&self, name: &str, spec: RouteSpec) -> Result<SandboxInfo, GatewayError> {
+        let mut sandboxes = self.sandboxes.lock().await;
+        let running = sandboxes.get_mut(name).ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?;
+        let mut rec = running.record.clone();
+        rec.provider = spec.provider.as_str().to_owned();
+        rec.model = spec.model;
+        rec.endpoint = spec.endpoint.unwrap_or_else(|| spec.provider.profile().default_endpoint.to_owned());
+        if spec.credential.is_some() {
+            rec.credential = spec.credential;
+            rec.credential_env = spec.credential_env;
+        }
+        let route = route_of(&rec)?;
+        self.shared.registry.update(rec.clone()).await?;
+        running.ctx.set_route(route);
+        running.record = rec;
+        Ok(self.info(&running.record))
+    }
+
+    /// Probes a sandbox's route by listing models (bounded to 5 s).
+    pub async fn inference_health(&self, name: &str) -> Result<(), GatewayError> {
+        let route = {
+            let sandboxes = self.sandboxes.lock().await;
+            sandboxes.get(name).ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?.ctx.route()
+        };
+        let route = route.with_timeout(Duration::from_secs(5));
+        self.shared.inference.models(&route).await?;
+        Ok(())
+    }
+
+    async fn ctx(&self, name: &str) -> Result<Arc<SandboxCtx>, GatewayError> {
+        self.sandboxes.lock().await.get(name).map(|r| r.ctx.clone()).ok_or_else(|| GatewayError::UnknownSandbox(name.into()))
+    }
+
+    /// `{pending, paired}` of a sandbox, as `device.pair.list` returns it.
+    pub async fn devices_list(&self, sandbox: &str) -> Result<serde_json::Value, GatewayError> {
+        self.ctx(sandbox).await?;
+        let list = self.shared.pairing.list(sandbox).await?;
+        Ok(serde_json::to_value(list).unwrap_or_default())
+    }
+
+    /// Approves a pending request as the host admin (never needs the scopes it grants).
+    pub async fn devices_approve(&self, sandbox: &str, request_id: &str) -> Result<serde_json::Value, GatewayError> {
+        self.ctx(sandbox).await?;
+        let approval = self.shared.pairing.approve(sandbox, request_id, &Approver::HostAdmin).await?;
+        Ok(serde_json::json!({"requestId": request_id, "device": approval.device}))
+    }
+
+    /// Rejects a pending request as the host admin.
+    pub async fn devices_reject(&self, sandbox: &str, request_id: &str) -> Result<serde_json::Value, GatewayError> {
+        self.ctx(sandbox).await?;
+        let r = self.shared.pairing.reject(sandbox, request_id, &Approver::HostAdmin).await?;
+        Ok(serde_json::json!({"requestId": request_id, "deviceId": r.device_id}))
+    }
+
+    /// Revokes a device's operator token and closes its sockets (4001 `device removed`).
+    pub async fn devices_revoke(&self, sandbox: &str, device_id: &str) -> Result<serde_json::Value, GatewayError> {
+        let ctx = self.ctx(sandbox).await?;
+        let r = self.shared.pairing.revoke_token(sandbox, device_id, Role::Operator, &Approver::HostAdmin).await?;
+        let closed = ctx.close_device(device_id, None, CloseCode::AuthChanged, "device removed");
+        Ok(serde_json::json!({"deviceId": device_id, "role": "operator", "revokedAtMs": r.revoked_at_ms, "closedSessions": closed}))
+    }
+
+    /// The persistent gateway id.
+    pub fn id(&self) -> &str {
+        &self.shared.gateway_id
+    }
+
+    /// When this process opened the gateway.
+    pub fn started_at_ms(&self) -> u64 {
+        self.started_at_ms
+    }
+
+    /// The CA fingerprint (`sha256:<hex>`).
+    pub fn ca_fingerprint(&self) -> String {
+        self.ca.fingerprint().to_owned()
+    }
+
+    /// The CA bundle sandboxes trust (`SSL_CERT_FILE`, `NODE_EXTRA_CA_CERTS`).
+    pub fn ca_bundle_path(&self) -> PathBuf {
+        self.ca.ca_cert_path().to_path_buf()
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.opts.state_dir
+    }
+
+    /// Stops every listener: sessions get a `shutdown` event and close 1012, in-flight HTTP
+    /// exchanges finish (bounded), then the state is left consistent on disk.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let running: Vec<Running> = std::mem::take(&mut *self.sandboxes.lock().await).into_values().collect();
+        for r in running {
+            r.handle.shutdown().await;
+        }
+        tracing::info!("gateway stopped");
+    }
+}

@@ -1,0 +1,33 @@
+//! The OpenClaw-compatible WebSocket gateway: handshake, session loop, methods, agent turns.
+
+pub mod agent;
+pub mod handshake;
+pub mod method_scopes;
+pub mod methods;
+pub mod session;
+
+use std::sync::Arc;
+
+use axum::extract::{State, WebSocketUpgrade};
+use axum::response::Response;
+use http::HeaderMap;
+use sandgate_core::frame::MAX_FRAME_BYTES;
+
+use crate::listener::PeerAddr;
+use crate::sandbox::SandboxCtx;
+
+/// Outgoing buffer per connection, in frames, before a slow consumer is cut off.
+pub const SEND_QUEUE_FRAMES: usize = 1024;
+
+/// axum handler for `GET /` with an upgrade: runs one gateway session on the socket.
+pub async fn upgrade(
+    State(ctx): State<Arc<SandboxCtx>>,
+    peer: Option<axum::Extension<PeerAddr>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let peer = peer.map(|p| p.0.0);
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| session::run(socket, ctx, peer, headers))
+}
