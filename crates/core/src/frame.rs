@@ -284,9 +284,13 @@ impl Frame {
         }
         let frame: Frame = serde_json::from_str(text).map_err(|e| {
             if e.is_syntax() || e.is_eof() || e.is_io() {
-                FrameError::Malformed(e.to_string())
-            } else {
-                FrameError::Invalid(e.to_string())
+                return FrameError::Malformed(e.to_string());
+            }
+            // A type error can be raised before a later syntax error is reached (`[1,2`):
+            // re-scan without building anything to classify the text correctly.
+            match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Err(syntax) if !syntax.is_data() => FrameError::Malformed(syntax.to_string()),
+                _ => FrameError::Invalid(e.to_string()),
             }
         })?;
         frame.check()?;

@@ -14,6 +14,8 @@
 //! Parse at the edge: text becomes a [`Frame`], `connect` params become [`ConnectParams`];
 //! everything past that point works with typed values.
 
+#![warn(missing_docs)]
+
 pub mod codes;
 pub mod connect;
 pub mod error;
