@@ -124,6 +124,7 @@ pub fn negotiate_among(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     #[test]
@@ -140,13 +141,13 @@ mod tests {
 
     #[test]
     fn mismatch_builds_reference_error() {
-        let m = negotiate(5, 9).err();
-        assert!(m.is_some());
-        let m = negotiate(4, 3).err();
-        assert!(m.is_some());
-        let Some(m) = negotiate(1, 2).err() else {
-            return;
-        };
+        assert!(negotiate(5, 9).is_err());
+        assert!(negotiate(4, 3).is_err());
+        let m = negotiate(1, 2).expect_err("1..=2 holds no supported version");
+        assert_eq!(
+            (m.client_min, m.client_max, m.expected),
+            (1, 2, ProtocolVersion::V4)
+        );
         let e = m.to_error();
         assert_eq!(e.code, ErrorCode::InvalidRequest);
         assert_eq!(e.message, "protocol mismatch");

@@ -159,3 +159,18 @@ fn load_rejects_corrupt_files() {
         Err(IdentityError::Io { .. })
     ));
 }
+
+#[test]
+fn pem_encodings_match_an_independent_implementation() {
+    // Produced by Python `cryptography` (OpenSSL) for seed [7u8;32]: PKCS#8 v1 and SPKI, the
+    // same forms Node's `crypto` writes into OpenClaw's device.json.
+    let id = DeviceIdentity::from_seed([7u8; 32]);
+    assert_eq!(
+        id.private_key_pem().unwrap().as_str(),
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH\n-----END PRIVATE KEY-----\n"
+    );
+    assert_eq!(
+        id.public_key_pem().unwrap(),
+        "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA6kpsY+KcUgq+9VB7Ey7F+ZVHdq6+vnuSQh7qaRRG0iw=\n-----END PUBLIC KEY-----\n"
+    );
+}

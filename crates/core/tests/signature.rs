@@ -284,3 +284,41 @@ fn check_order_and_error_mapping() {
     assert_eq!(e.code, ErrorCode::NotPaired);
     assert_eq!(e.detail_code(), Some(DetailCode::DeviceIdentityRequired));
 }
+
+#[test]
+fn signature_matches_an_independent_implementation() {
+    // Ed25519 is deterministic: this signature was produced by Python `cryptography` over the
+    // same v3 payload with seed [7u8;32] (a 9.6-style connect: `Linux` family, shared token).
+    let id = DeviceIdentity::from_seed([7u8; 32]);
+    let p = ConnectParams::parse(json!({"minProtocol":4,"maxProtocol":4,
+        "client":{"id":"cli","version":"2026.9.6","platform":"linux","deviceFamily":"Linux","mode":"cli"},
+        "auth":{"token":"<shared>"},"role":"operator","scopes":["operator.read"]}))
+    .unwrap();
+    let nonce = "221eaab1-19f8-409b-91fd-b194317d8d46";
+    let payload = payload_to_sign(
+        &p,
+        SignatureVersion::V3,
+        &id.device_id(),
+        1_795_480_128_767,
+        nonce,
+    );
+    assert_eq!(
+        payload,
+        "v3|fe812c12f3ab4ce6ac5db69ac352f906cb1b11ef43fb33e252ef7ff552263889|cli|cli|operator|operator.read|1795480128767|<shared>|221eaab1-19f8-409b-91fd-b194317d8d46|linux|linux"
+    );
+    let expected =
+        "ZEBRbvqoSIKn7CrTSwATLFLwHwO7eLaj1KK1_mKygn_CTiZ5D-6S7brwukZpZLsNc_RMk9iU8eF8EFSOz3q1CQ";
+    assert_eq!(id.sign(&payload), expected);
+    let mut p = p;
+    p.device = Some(DeviceProof {
+        id: id.device_id(),
+        public_key: id.public_key_b64url(),
+        signature: expected.into(),
+        signed_at: 1_795_480_128_767,
+        nonce: nonce.into(),
+    });
+    assert_eq!(
+        verify_device_proof(&p, nonce, 1_795_480_128_767),
+        Ok(SignatureVersion::V3)
+    );
+}
