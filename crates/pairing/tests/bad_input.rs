@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use sandgate_pairing::{
-    Approver, ConnectAttempt, Credential, Decision, Locality, PairingAuthority, PairingError,
-    Role, Scope, Store, TokenFailure,
+    Approver, ConnectAttempt, Credential, Decision, Locality, PairingAuthority, PairingError, Role,
+    Scope, Store, TokenFailure,
 };
 
 /// Builds a sandbox with a paired device, a live pending request, an approved request, a
@@ -19,20 +19,38 @@ async fn fixture<S: Store>(
     clock: &sandgate_pairing::ManualClock,
 ) -> (sandgate_pairing::DeviceInfo, String, String, String, String) {
     let paired = device(1);
-    let d = auth.connect(&remote("s", &paired, &["operator.read"])).await.unwrap();
+    let d = auth
+        .connect(&remote("s", &paired, &["operator.read"]))
+        .await
+        .unwrap();
     let approved = d.request_id().unwrap().to_owned();
-    auth.approve("s", &approved, &Approver::HostAdmin).await.unwrap();
-    auth.connect(&remote("s", &paired, &["operator.read"])).await.unwrap();
+    auth.approve("s", &approved, &Approver::HostAdmin)
+        .await
+        .unwrap();
+    auth.connect(&remote("s", &paired, &["operator.read"]))
+        .await
+        .unwrap();
 
-    let d = auth.connect(&remote("s", &device(2), &["operator.read"])).await.unwrap();
+    let d = auth
+        .connect(&remote("s", &device(2), &["operator.read"]))
+        .await
+        .unwrap();
     let rejected = d.request_id().unwrap().to_owned();
-    auth.reject("s", &rejected, &Approver::HostAdmin).await.unwrap();
+    auth.reject("s", &rejected, &Approver::HostAdmin)
+        .await
+        .unwrap();
 
-    let d = auth.connect(&remote("s", &device(3), &["operator.read"])).await.unwrap();
+    let d = auth
+        .connect(&remote("s", &device(3), &["operator.read"]))
+        .await
+        .unwrap();
     let expired = d.request_id().unwrap().to_owned();
     clock.advance(Duration::from_secs(301));
 
-    let d = auth.connect(&remote("s", &paired, &["operator.write"])).await.unwrap();
+    let d = auth
+        .connect(&remote("s", &paired, &["operator.write"]))
+        .await
+        .unwrap();
     let live = d.request_id().unwrap().to_owned();
     (paired, live, approved, rejected, expired)
 }
@@ -47,47 +65,120 @@ async fn bad_inputs_change_nothing<S: Store>(
     let admin = Approver::HostAdmin;
 
     // Management errors.
-    assert_eq!(auth.approve("s", "no-such-id", &admin).await.unwrap_err(), PairingError::UnknownRequest);
-    assert_eq!(auth.approve("s", &approved, &admin).await.unwrap_err(), PairingError::AlreadyApproved);
-    assert_eq!(auth.approve("s", &rejected, &admin).await.unwrap_err(), PairingError::AlreadyRejected);
-    assert_eq!(auth.reject("s", &rejected, &admin).await.unwrap_err(), PairingError::AlreadyRejected);
-    assert_eq!(auth.approve("s", &expired, &admin).await.unwrap_err(), PairingError::RequestExpired);
-    assert_eq!(auth.approve("other", &live, &admin).await.unwrap_err(), PairingError::UnknownRequest);
-    assert_eq!(auth.approve("bad sandbox!", &live, &admin).await.unwrap_err().code(), "INVALID_REQUEST");
-    let weak = Approver::Session { scopes: set(&["operator.pairing", "operator.read"]), device_id: None };
-    assert!(matches!(auth.approve("s", &live, &weak).await, Err(PairingError::ApproverMissingScope { .. })));
     assert_eq!(
-        auth.remove_device("s", &device(42).device_id, &admin).await.unwrap_err(),
+        auth.approve("s", "no-such-id", &admin).await.unwrap_err(),
+        PairingError::UnknownRequest
+    );
+    assert_eq!(
+        auth.approve("s", &approved, &admin).await.unwrap_err(),
+        PairingError::AlreadyApproved
+    );
+    assert_eq!(
+        auth.approve("s", &rejected, &admin).await.unwrap_err(),
+        PairingError::AlreadyRejected
+    );
+    assert_eq!(
+        auth.reject("s", &rejected, &admin).await.unwrap_err(),
+        PairingError::AlreadyRejected
+    );
+    assert_eq!(
+        auth.approve("s", &expired, &admin).await.unwrap_err(),
+        PairingError::RequestExpired
+    );
+    assert_eq!(
+        auth.approve("other", &live, &admin).await.unwrap_err(),
+        PairingError::UnknownRequest
+    );
+    assert_eq!(
+        auth.approve("bad sandbox!", &live, &admin)
+            .await
+            .unwrap_err()
+            .code(),
+        "INVALID_REQUEST"
+    );
+    let weak = Approver::Session {
+        scopes: set(&["operator.pairing", "operator.read"]),
+        device_id: None,
+    };
+    assert!(matches!(
+        auth.approve("s", &live, &weak).await,
+        Err(PairingError::ApproverMissingScope { .. })
+    ));
+    assert_eq!(
+        auth.remove_device("s", &device(42).device_id, &admin)
+            .await
+            .unwrap_err(),
         PairingError::UnknownDevice
     );
-    assert_eq!(auth.remove_device("s", "not-hex", &admin).await.unwrap_err(), PairingError::UnknownDevice);
     assert_eq!(
-        auth.revoke_token("s", &paired.device_id, Role::Node, &admin).await.unwrap_err(),
+        auth.remove_device("s", "not-hex", &admin)
+            .await
+            .unwrap_err(),
+        PairingError::UnknownDevice
+    );
+    assert_eq!(
+        auth.revoke_token("s", &paired.device_id, Role::Node, &admin)
+            .await
+            .unwrap_err(),
         PairingError::UnknownDeviceRole { role: Role::Node }
     );
     assert_eq!(
-        auth.rotate_token("s", &paired.device_id, Role::Node, None, &admin).await.unwrap_err(),
+        auth.rotate_token("s", &paired.device_id, Role::Node, None, &admin)
+            .await
+            .unwrap_err(),
         PairingError::UnknownDeviceRole { role: Role::Node }
     );
     assert_eq!(
-        auth.rotate_token("s", &device(42).device_id, Role::Operator, None, &admin).await.unwrap_err(),
+        auth.rotate_token("s", &device(42).device_id, Role::Operator, None, &admin)
+            .await
+            .unwrap_err(),
         PairingError::UnknownDevice
     );
     let too_many: Vec<Scope> = (0..65).map(|_| Scope::Read).collect();
     assert!(matches!(
-        auth.rotate_token("s", &paired.device_id, Role::Operator, Some(too_many.clone()), &admin).await,
+        auth.rotate_token(
+            "s",
+            &paired.device_id,
+            Role::Operator,
+            Some(too_many.clone()),
+            &admin
+        )
+        .await,
         Err(PairingError::InvalidInput { .. })
     ));
 
     // Connect errors.
     let mut mismatched_key = paired.clone();
     mismatched_key.public_key = "someoneElseCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC".into();
-    let e = auth.connect(&with_token("s", &mismatched_key, &["operator.read"], "AAAA")).await.unwrap_err();
-    assert_eq!(e, PairingError::DeviceTokenMismatch(TokenFailure::DeviceNotPaired));
-    let e = auth.connect(&with_token("s", &device(77), &["operator.read"], "AAAA")).await.unwrap_err();
-    assert_eq!(e, PairingError::DeviceTokenMismatch(TokenFailure::DeviceNotPaired));
-    let e = auth.connect(&with_token("s", &paired, &["operator.read"], "AAAA")).await.unwrap_err();
-    assert_eq!(e, PairingError::DeviceTokenMismatch(TokenFailure::TokenMismatch));
+    let e = auth
+        .connect(&with_token(
+            "s",
+            &mismatched_key,
+            &["operator.read"],
+            "AAAA",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        PairingError::DeviceTokenMismatch(TokenFailure::DeviceNotPaired)
+    );
+    let e = auth
+        .connect(&with_token("s", &device(77), &["operator.read"], "AAAA"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        PairingError::DeviceTokenMismatch(TokenFailure::DeviceNotPaired)
+    );
+    let e = auth
+        .connect(&with_token("s", &paired, &["operator.read"], "AAAA"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        PairingError::DeviceTokenMismatch(TokenFailure::TokenMismatch)
+    );
 
     let base = local("s", &paired, &["operator.read"]);
     let huge = "x".repeat(10_000);
@@ -148,11 +239,18 @@ async fn bad_inputs_change_nothing<S: Store>(
             "{what}: {e:?}"
         );
     }
-    assert_eq!(auth.list("s").await.unwrap(), before, "state unchanged by every bad input");
+    assert_eq!(
+        auth.list("s").await.unwrap(),
+        before,
+        "state unchanged by every bad input"
+    );
 
     // And the live request still works afterwards.
     auth.approve("s", &live, &admin).await.unwrap();
-    let d = auth.connect(&remote("s", &paired, &["operator.write"])).await.unwrap();
+    let d = auth
+        .connect(&remote("s", &paired, &["operator.write"]))
+        .await
+        .unwrap();
     assert!(matches!(d, Decision::Approved { .. }), "{d:?}");
 }
 

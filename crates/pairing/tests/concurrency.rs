@@ -25,7 +25,11 @@ async fn sixty_four_tasks<S: Store>(auth: Arc<PairingAuthority<S>>) {
         handles.push(tokio::spawn(async move {
             // 16 devices, 4 tasks each; a quarter of the devices also live in a second sandbox.
             let dev = device(i % 16);
-            let sandbox = if i % 16 < 4 && i >= 32 { "other" } else { "main" };
+            let sandbox = if i % 16 < 4 && i >= 32 {
+                "other"
+            } else {
+                "main"
+            };
             let ask = ASKS[(i / 16) as usize % 4];
             let d = auth.connect(&local(sandbox, &dev, ask)).await.unwrap();
             (sandbox, dev.device_id, d)
@@ -48,7 +52,11 @@ async fn sixty_four_tasks<S: Store>(auth: Arc<PairingAuthority<S>>) {
         let ids: BTreeSet<_> = list.paired.iter().map(|p| p.device_id.clone()).collect();
         assert_eq!(ids.len(), list.paired.len(), "one record per device");
         let pend: BTreeSet<_> = list.pending.iter().map(|p| p.device_id.clone()).collect();
-        assert_eq!(pend.len(), list.pending.len(), "one live pending per device");
+        assert_eq!(
+            pend.len(),
+            list.pending.len(),
+            "one live pending per device"
+        );
         for p in &list.paired {
             let key = (sb.to_owned(), p.device_id.clone());
             assert!(p.scopes.allows(&granted[&key]), "no lost grant for {key:?}");
@@ -105,7 +113,11 @@ fn two_sqlite_connections_on_one_file() {
                 .unwrap();
             rt.block_on(async move {
                 let store = SqliteStore::open_async(&path).await.unwrap();
-                let auth = Arc::new(PairingAuthority::with_config(store, Arc::new(clock), config()));
+                let auth = Arc::new(PairingAuthority::with_config(
+                    store,
+                    Arc::new(clock),
+                    config(),
+                ));
                 let mut hs = Vec::new();
                 for i in 0..40u32 {
                     let auth = auth.clone();
@@ -131,7 +143,12 @@ fn two_sqlite_connections_on_one_file() {
     };
     let a = run(0, path.clone(), clock.clone());
     let b = run(1, path.clone(), clock.clone());
-    let decisions: Vec<Decision> = a.join().unwrap().into_iter().chain(b.join().unwrap()).collect();
+    let decisions: Vec<Decision> = a
+        .join()
+        .unwrap()
+        .into_iter()
+        .chain(b.join().unwrap())
+        .collect();
     assert_eq!(decisions.len(), 80);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -143,7 +160,10 @@ fn two_sqlite_connections_on_one_file() {
         assert_eq!(list.paired.len(), 10);
         for p in &list.paired {
             // Both processes' policy grants are in the baseline.
-            assert_eq!(p.scopes.to_csv(), "operator.approvals,operator.read,operator.write");
+            assert_eq!(
+                p.scopes.to_csv(),
+                "operator.approvals,operator.read,operator.write"
+            );
         }
         // Both processes' missing scopes are merged in one pending request per device.
         assert_eq!(list.pending.len(), 10);

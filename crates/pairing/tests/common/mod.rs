@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sandgate_pairing::{
-    AuthorityConfig, ConnectAttempt, Credential, DeviceInfo, DeviceMetadata, Locality,
-    ManualClock, MemoryStore, PairingAuthority, Role, Scope, SqliteStore,
+    AuthorityConfig, ConnectAttempt, Credential, DeviceInfo, DeviceMetadata, Locality, ManualClock,
+    MemoryStore, PairingAuthority, Role, Scope, SqliteStore,
 };
 
 pub const T0: u64 = 1_800_000_000_000;
@@ -48,12 +48,24 @@ pub fn attempt(
 
 /// Loopback + sandbox token: the eligible sandbox CLI.
 pub fn local(sandbox: &str, dev: &DeviceInfo, list: &[&str]) -> ConnectAttempt {
-    attempt(sandbox, Some(dev.clone()), list, Locality::Loopback, Credential::SandboxToken)
+    attempt(
+        sandbox,
+        Some(dev.clone()),
+        list,
+        Locality::Loopback,
+        Credential::SandboxToken,
+    )
 }
 
 /// A remote client with only its device signature.
 pub fn remote(sandbox: &str, dev: &DeviceInfo, list: &[&str]) -> ConnectAttempt {
-    attempt(sandbox, Some(dev.clone()), list, Locality::Remote, Credential::None)
+    attempt(
+        sandbox,
+        Some(dev.clone()),
+        list,
+        Locality::Remote,
+        Credential::None,
+    )
 }
 
 pub fn with_token(sandbox: &str, dev: &DeviceInfo, list: &[&str], token: &str) -> ConnectAttempt {
@@ -67,12 +79,18 @@ pub fn with_token(sandbox: &str, dev: &DeviceInfo, list: &[&str], token: &str) -
 }
 
 pub fn config() -> AuthorityConfig {
-    AuthorityConfig { pending_ttl: Duration::from_secs(300), ..Default::default() }
+    AuthorityConfig {
+        pending_ttl: Duration::from_secs(300),
+        ..Default::default()
+    }
 }
 
 pub fn memory() -> (PairingAuthority<MemoryStore>, ManualClock) {
     let clock = ManualClock::new(T0);
-    (PairingAuthority::with_config(MemoryStore::new(), Arc::new(clock.clone()), config()), clock)
+    (
+        PairingAuthority::with_config(MemoryStore::new(), Arc::new(clock.clone()), config()),
+        clock,
+    )
 }
 
 pub fn sqlite(path: &std::path::Path, clock: &ManualClock) -> PairingAuthority<SqliteStore> {
