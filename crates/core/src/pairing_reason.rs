@@ -34,8 +34,12 @@ impl PairingReason {
         match self {
             PairingReason::NotPaired => "device is not approved yet",
             PairingReason::MetadataUpgrade => "device identity changed and must be re-approved",
-            PairingReason::RoleUpgrade => "device is asking for a higher role than currently approved",
-            PairingReason::ScopeUpgrade => "device is asking for more scopes than currently approved",
+            PairingReason::RoleUpgrade => {
+                "device is asking for a higher role than currently approved"
+            }
+            PairingReason::ScopeUpgrade => {
+                "device is asking for more scopes than currently approved"
+            }
         }
     }
 
@@ -54,8 +58,12 @@ impl PairingReason {
         match self {
             PairingReason::NotPaired => "Approve this device from the pending pairing requests.",
             PairingReason::MetadataUpgrade => "Review the device metadata change, then approve it.",
-            PairingReason::RoleUpgrade => "Review the requested role, then approve the pending upgrade.",
-            PairingReason::ScopeUpgrade => "Review the requested scopes, then approve the pending upgrade.",
+            PairingReason::RoleUpgrade => {
+                "Review the requested role, then approve the pending upgrade."
+            }
+            PairingReason::ScopeUpgrade => {
+                "Review the requested scopes, then approve the pending upgrade."
+            }
         }
     }
 }

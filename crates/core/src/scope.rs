@@ -81,7 +81,8 @@ impl Scope {
 
     /// True when a scope belongs to `role` (`operator.*` for operator, `node.*` for node).
     pub fn belongs_to(&self, role: Role) -> bool {
-        self.as_str().starts_with(role.as_str()) && self.as_str()[role.as_str().len()..].starts_with('.')
+        self.as_str().starts_with(role.as_str())
+            && self.as_str()[role.as_str().len()..].starts_with('.')
     }
 
     /// Does holding `self` satisfy a requirement for `required`?
@@ -182,12 +183,20 @@ impl ScopeSet {
 
     /// The scopes of `requested` that this set does not satisfy.
     pub fn missing(&self, requested: &ScopeSet) -> ScopeSet {
-        requested.iter().filter(|r| !self.satisfies(r)).cloned().collect()
+        requested
+            .iter()
+            .filter(|r| !self.satisfies(r))
+            .cloned()
+            .collect()
     }
 
     /// The scopes of `requested` that this set satisfies.
     pub fn granted(&self, requested: &ScopeSet) -> ScopeSet {
-        requested.iter().filter(|r| self.satisfies(r)).cloned().collect()
+        requested
+            .iter()
+            .filter(|r| self.satisfies(r))
+            .cloned()
+            .collect()
     }
 
     /// Union of two sets.
@@ -211,7 +220,11 @@ impl ScopeSet {
 
     /// The unrecognised scope strings in this set, so callers can report them.
     pub fn unknown(&self) -> Vec<&str> {
-        self.0.iter().filter(|s| s.is_unknown()).map(Scope::as_str).collect()
+        self.0
+            .iter()
+            .filter(|s| s.is_unknown())
+            .map(Scope::as_str)
+            .collect()
     }
 
     /// The scopes as wire strings, sorted.
@@ -316,9 +329,15 @@ mod tests {
     #[test]
     fn normalization_adds_implied_and_sorts() {
         let n = set(&["operator.admin"]).normalized();
-        assert_eq!(n.to_strings(), vec!["operator.admin", "operator.read", "operator.write"]);
+        assert_eq!(
+            n.to_strings(),
+            vec!["operator.admin", "operator.read", "operator.write"]
+        );
         let n = set(&["operator.write", "operator.pairing"]).normalized();
-        assert_eq!(n.to_strings(), vec!["operator.pairing", "operator.read", "operator.write"]);
+        assert_eq!(
+            n.to_strings(),
+            vec!["operator.pairing", "operator.read", "operator.write"]
+        );
     }
 
     #[test]
@@ -326,7 +345,10 @@ mod tests {
         let ceiling = set(&["operator.read", "operator.write", "operator.approvals"]);
         let req = set(&["operator.admin", "operator.read", "operator.pairing"]);
         assert_eq!(ceiling.granted(&req).to_strings(), vec!["operator.read"]);
-        assert_eq!(ceiling.missing(&req).to_strings(), vec!["operator.admin", "operator.pairing"]);
+        assert_eq!(
+            ceiling.missing(&req).to_strings(),
+            vec!["operator.admin", "operator.pairing"]
+        );
     }
 
     #[test]
