@@ -106,7 +106,9 @@ static PROFILES: [ProviderProfile; 8] = [
         kind: ProviderKind::OllamaLocal,
         default_endpoint: "http://127.0.0.1:11434",
         native_api: NativeApi::OllamaChat,
-        auth: AuthStyle::None,
+        // Local Ollama needs no key; a route may still carry one for an Ollama behind an
+        // authenticating proxy, and it is then sent as a Bearer token.
+        auth: AuthStyle::Bearer,
         credential_env: None,
         credential_required: false,
         default_model: Some("llama3.2"),

@@ -155,3 +155,9 @@ pub(crate) fn path_safe_model(
         )))
     }
 }
+
+/// A fresh tool call id for providers that do not assign one.
+pub(crate) fn new_call_id() -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("call_{}", hex.get(..24).unwrap_or(&hex))
+}

@@ -1,32 +1,382 @@
-//! Stub, replaced below.
+//! Ollama native: `/api/chat` (NDJSON streaming), `/api/tags`, `/api/embed`.
+//!
+//! Mapping: roles map one to one (`developer` → `system`); `temperature`, `top_p`,
+//! `max_tokens` (→ `num_predict`), `stop`, `seed`, penalties go into `options`;
+//! `response_format` json → `format`; tools are OpenAI-shaped already, tool call arguments
+//! are objects (not strings) and tool results carry `tool_name`. `done_reason` `length` →
+//! `length`, a reply with tool calls → `tool_calls`, anything else → `stop`;
+//! `prompt_eval_count`/`eval_count` → usage. Ollama has no `tool_choice`: `required` or a
+//! named function is refused; `none` drops the tools.
 
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{
+    check_request, content_text, function_tools, new_call_id, parse_arguments, tool_names_by_id,
+};
 use crate::error::ProviderError;
+use crate::kind::ProviderKind;
 use crate::route::Route;
-use crate::stream::ChatStream;
-use crate::types::{ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, ModelList};
-use crate::upstream::Upstream;
+use crate::stream::{ChatStream, Translate, completion_id, lines, now_secs, translate};
+use crate::types::{
+    ChatChunk, ChatRequest, ChatResponse, Choice, Delta, EmbeddingsRequest, EmbeddingsResponse,
+    Extra, FinishReason, FunctionCall, FunctionCallDelta, ModelList, ModelObject, ResponseMessage,
+    Role, ToolCall, ToolCallDelta, ToolChoice, ToolChoiceMode, Usage,
+};
+use crate::upstream::{Upstream, extract_message};
+
+const UNDERSTOOD: &[&str] = &[
+    "seed",
+    "response_format",
+    "frequency_penalty",
+    "presence_penalty",
+];
+
+fn build(route: &Route, req: &ChatRequest, stream: bool) -> Result<Value, ProviderError> {
+    let kind = route.kind;
+    check_request(kind, req, UNDERSTOOD)?;
+    let names = tool_names_by_id(&req.messages);
+    let mut messages = Vec::with_capacity(req.messages.len());
+    for m in &req.messages {
+        let role = match m.role {
+            Role::System | Role::Developer => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        };
+        let mut msg = json!({"role": role, "content": content_text(kind, m.content.as_ref())?});
+        if let Some(calls) = &m.tool_calls {
+            let mut out = Vec::with_capacity(calls.len());
+            for c in calls {
+                out.push(json!({"function": {
+                    "name": c.function.name,
+                    "arguments": parse_arguments(&c.function.arguments)?,
+                }}));
+            }
+            msg["tool_calls"] = Value::Array(out);
+        }
+        if m.role == Role::Tool {
+            if let Some(name) = m.tool_call_id.as_ref().and_then(|id| names.get(id)) {
+                msg["tool_name"] = json!(name);
+            }
+        }
+        messages.push(msg);
+    }
+    let mut body = json!({"model": route.model, "messages": messages, "stream": stream});
+    let tools = function_tools(kind, req)?;
+    let send_tools = match &req.tool_choice {
+        None | Some(ToolChoice::Mode(ToolChoiceMode::Auto)) => true,
+        Some(ToolChoice::Mode(ToolChoiceMode::None)) => false,
+        Some(ToolChoice::Mode(ToolChoiceMode::Required)) => {
+            return Err(ProviderError::unsupported(kind, "tool_choice `required`"));
+        }
+        Some(ToolChoice::Named(_)) => {
+            return Err(ProviderError::unsupported(
+                kind,
+                "tool_choice naming a function",
+            ));
+        }
+    };
+    if send_tools && !tools.is_empty() {
+        body["tools"] = serde_json::to_value(&tools)
+            .map_err(|e| ProviderError::Internal(format!("tools: {e}")))?;
+    }
+    let mut options = Map::new();
+    if let Some(t) = req.temperature {
+        options.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = req.top_p {
+        options.insert("top_p".into(), json!(p));
+    }
+    if let Some(max) = req.max_output_tokens() {
+        options.insert("num_predict".into(), json!(max));
+    }
+    if let Some(stop) = &req.stop {
+        options.insert("stop".into(), json!(stop.to_vec()));
+    }
+    for key in ["seed", "frequency_penalty", "presence_penalty"] {
+        if let Some(v) = req.extra.get(key).filter(|v| !v.is_null()) {
+            options.insert(key.into(), v.clone());
+        }
+    }
+    if !options.is_empty() {
+        body["options"] = Value::Object(options);
+    }
+    if let Some(format) = req.extra.get("response_format").filter(|v| !v.is_null()) {
+        match format.get("type").and_then(Value::as_str) {
+            Some("text") => {}
+            Some("json_object") => body["format"] = json!("json"),
+            Some("json_schema") => match format.pointer("/json_schema/schema") {
+                Some(schema) => body["format"] = schema.clone(),
+                None => {
+                    return Err(ProviderError::InvalidRequest(
+                        "response_format json_schema needs `json_schema.schema`".into(),
+                    ));
+                }
+            },
+            _ => return Err(ProviderError::unsupported(kind, "this response_format")),
+        }
+    }
+    Ok(body)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct OllamaToolFn {
+    name: String,
+    #[serde(default)]
+    arguments: Value,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct OllamaToolCall {
+    function: OllamaToolFn,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct OllamaMessage {
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    tool_calls: Vec<OllamaToolCall>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct OllamaChat {
+    #[serde(default)]
+    message: Option<OllamaMessage>,
+    #[serde(default)]
+    done: bool,
+    #[serde(default)]
+    done_reason: Option<String>,
+    #[serde(default)]
+    prompt_eval_count: Option<u64>,
+    #[serde(default)]
+    eval_count: Option<u64>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+fn arguments_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "{}".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn finish(done_reason: Option<&str>, had_tools: bool) -> FinishReason {
+    if had_tools {
+        FinishReason::ToolCalls
+    } else if done_reason == Some("length") {
+        FinishReason::Length
+    } else {
+        FinishReason::Stop
+    }
+}
 
 pub(crate) async fn chat(
-    _up: &Upstream,
+    up: &Upstream,
     route: &Route,
-    _req: ChatRequest,
+    req: ChatRequest,
 ) -> Result<ChatResponse, ProviderError> {
-    Err(ProviderError::unsupported(route.kind, "chat"))
+    let body = build(route, &req, false)?;
+    let url = Upstream::url(route, "/api/chat")?;
+    let resp: OllamaChat = up.post_json(route, &url, &body).await?;
+    if let Some(err) = resp.error {
+        return Err(upstream_stream_error(route.kind, &err));
+    }
+    let msg = resp.message.unwrap_or_default();
+    let calls: Vec<ToolCall> = msg
+        .tool_calls
+        .iter()
+        .map(|c| ToolCall {
+            id: new_call_id(),
+            kind: "function".to_string(),
+            function: FunctionCall {
+                name: c.function.name.clone(),
+                arguments: arguments_string(&c.function.arguments),
+            },
+        })
+        .collect();
+    let had_tools = !calls.is_empty();
+    Ok(ChatResponse {
+        id: completion_id(),
+        object: "chat.completion".to_string(),
+        created: now_secs(),
+        model: route.model.clone(),
+        choices: vec![Choice {
+            index: 0,
+            message: ResponseMessage {
+                role: "assistant".to_string(),
+                content: (!msg.content.is_empty() || !had_tools).then_some(msg.content),
+                tool_calls: had_tools.then_some(calls),
+                extra: Extra::new(),
+            },
+            finish_reason: Some(finish(resp.done_reason.as_deref(), had_tools)),
+            extra: Extra::new(),
+        }],
+        usage: Some(Usage::new(
+            resp.prompt_eval_count.unwrap_or(0),
+            resp.eval_count.unwrap_or(0),
+        )),
+        extra: Extra::new(),
+    })
 }
+
 pub(crate) async fn chat_stream(
-    _up: &Upstream,
+    up: &Upstream,
     route: &Route,
-    _req: ChatRequest,
+    req: ChatRequest,
 ) -> Result<ChatStream, ProviderError> {
-    Err(ProviderError::unsupported(route.kind, "chat"))
+    let body = build(route, &req, true)?;
+    let url = Upstream::url(route, "/api/chat")?;
+    let bytes = up.post_stream(route, &url, &body).await?;
+    let tr = OllamaNdjson {
+        provider: route.kind,
+        id: completion_id(),
+        created: now_secs(),
+        model: route.model.clone(),
+        started: false,
+        tool_calls: 0,
+    };
+    Ok(translate(lines(bytes, up.limits().max_response_body), tr))
 }
-pub(crate) async fn models(_up: &Upstream, route: &Route) -> Result<ModelList, ProviderError> {
-    Err(ProviderError::unsupported(route.kind, "models"))
+
+fn upstream_stream_error(provider: ProviderKind, err: &Value) -> ProviderError {
+    let body = json!({ "error": err }).to_string();
+    ProviderError::protocol(
+        provider,
+        format!(
+            "upstream stream error: {}",
+            extract_message(body.as_bytes())
+        ),
+    )
 }
+
+struct OllamaNdjson {
+    provider: ProviderKind,
+    id: String,
+    created: u64,
+    model: String,
+    started: bool,
+    tool_calls: u32,
+}
+
+impl OllamaNdjson {
+    fn chunk(&mut self, mut delta: Delta) -> ChatChunk {
+        if !self.started {
+            self.started = true;
+            delta.role = Some("assistant".to_string());
+        }
+        ChatChunk::new(&self.id, self.created, &self.model, delta)
+    }
+}
+
+impl Translate for OllamaNdjson {
+    type Event = String;
+
+    fn event(&mut self, line: String, out: &mut Vec<ChatChunk>) -> Result<bool, ProviderError> {
+        if line.trim().is_empty() {
+            return Ok(false);
+        }
+        let ev: OllamaChat = serde_json::from_str(&line)
+            .map_err(|e| ProviderError::protocol(self.provider, format!("bad NDJSON line: {e}")))?;
+        if let Some(err) = &ev.error {
+            return Err(upstream_stream_error(self.provider, err));
+        }
+        let msg = ev.message.unwrap_or_default();
+        if !msg.content.is_empty() {
+            let delta = Delta {
+                content: Some(msg.content),
+                ..Delta::default()
+            };
+            out.push(self.chunk(delta));
+        }
+        for call in msg.tool_calls {
+            let delta = Delta {
+                tool_calls: Some(vec![ToolCallDelta {
+                    index: self.tool_calls,
+                    id: Some(new_call_id()),
+                    kind: Some("function".to_string()),
+                    function: Some(FunctionCallDelta {
+                        name: Some(call.function.name),
+                        arguments: Some(arguments_string(&call.function.arguments)),
+                    }),
+                }]),
+                ..Delta::default()
+            };
+            self.tool_calls += 1;
+            out.push(self.chunk(delta));
+        }
+        if ev.done {
+            let mut last = self.chunk(Delta::default());
+            if let Some(choice) = last.choices.first_mut() {
+                choice.finish_reason = Some(finish(ev.done_reason.as_deref(), self.tool_calls > 0));
+            }
+            last.usage = Some(Usage::new(
+                ev.prompt_eval_count.unwrap_or(0),
+                ev.eval_count.unwrap_or(0),
+            ));
+            out.push(last);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn end(&mut self, _out: &mut Vec<ChatChunk>) -> Result<(), ProviderError> {
+        Err(ProviderError::protocol(
+            self.provider,
+            "stream ended before `done`",
+        ))
+    }
+}
+
+pub(crate) async fn models(up: &Upstream, route: &Route) -> Result<ModelList, ProviderError> {
+    let url = Upstream::url(route, "/api/tags")?;
+    let v: Value = up.get_json(route, &url).await?;
+    let models = v
+        .get("models")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ProviderError::protocol(route.kind, "tag list without `models`"))?
+        .iter()
+        .filter_map(|m| {
+            m.get("name")
+                .or_else(|| m.get("model"))
+                .and_then(Value::as_str)
+        })
+        .map(|name| ModelObject::new(name, "ollama"))
+        .collect();
+    Ok(ModelList::new(models))
+}
+
 pub(crate) async fn embeddings(
-    _up: &Upstream,
+    up: &Upstream,
     route: &Route,
-    _req: EmbeddingsRequest,
+    req: EmbeddingsRequest,
 ) -> Result<EmbeddingsResponse, ProviderError> {
-    Err(ProviderError::unsupported(route.kind, "embeddings"))
+    req.check_native(route.kind)?;
+    let texts = req.texts(route.kind)?;
+    let mut body = json!({"model": route.model, "input": texts});
+    if let Some(d) = req.dimensions {
+        body["dimensions"] = json!(d);
+    }
+    let url = Upstream::url(route, "/api/embed")?;
+    let v: Value = up.post_json(route, &url, &body).await?;
+    let vectors: Vec<Vec<f32>> = v
+        .get("embeddings")
+        .cloned()
+        .and_then(|e| serde_json::from_value(e).ok())
+        .ok_or_else(|| {
+            ProviderError::protocol(route.kind, "embed response without `embeddings`")
+        })?;
+    let prompt = v
+        .get("prompt_eval_count")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    Ok(EmbeddingsResponse::from_vectors(
+        &route.model,
+        vectors,
+        req.wants_base64(),
+        Some(Usage::new(prompt, 0)),
+    ))
 }

@@ -358,3 +358,23 @@ pub async fn embeddings(kind: FakeKind) {
         ROUTE_MODEL
     );
 }
+
+/// For providers whose credential is optional: none → nothing sent and the fake (which
+/// requires one here) refuses → 502; right one → sent in `header`.
+pub async fn credentials_optional(kind: FakeKind, header: &str, expected_value: &str) {
+    let fake = fake(FakeConfig::new(kind).credential("k-right")).await;
+    let svc = service();
+    let mut route = fake.route(ROUTE_MODEL);
+    route.credential = None;
+    let a = chat(&svc, &route, user("x")).await;
+    assert_error(&a, 502, "upstream_auth_failed");
+    assert!(fake.last_request().unwrap().header(header).is_none());
+    let right = route.with_credential(Credential::new("k-right"));
+    let a = chat(&svc, &right, user("x")).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(
+        fake.last_request().unwrap().header(header),
+        Some(expected_value)
+    );
+    assert_no_sandbox_credentials(&fake);
+}
