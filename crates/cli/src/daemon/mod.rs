@@ -1,0 +1,146 @@
+//! `sandgated`: owns the state directory, runs the gateway, serves the admin socket,
+//! and shuts down cleanly on SIGTERM/SIGINT.
+
+mod ops;
+mod server;
+
+use std::fs::File;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::admin::proto::Health;
+use crate::args::DaemonArgs;
+use crate::error::{CliError, CliResult};
+use crate::paths::StateDir;
+use crate::pidfile::{self, GatewayFile};
+
+/// How long admin connections get to finish after a shutdown signal.
+const ADMIN_DRAIN: Duration = Duration::from_secs(10);
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub fn run(args: &DaemonArgs) -> CliResult<()> {
+    let state = StateDir::resolve(args.state_dir.as_deref())?;
+    state.ensure()?;
+    let lock_path = state.daemon_lock();
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| CliError::io(lock_path.display(), &e))?;
+    if lock.try_lock().is_err() {
+        let pid = pidfile::read_pid(&state)
+            .map(|p| format!(" (pid {p})"))
+            .unwrap_or_default();
+        return Err(CliError::new(
+            "already_running",
+            format!(
+                "another sandgated already serves {}{pid}",
+                state.root().display()
+            ),
+            format!("use it, or stop it with `{}`", state.cmd("gateway stop")),
+        ));
+    }
+    let _log_guard = init_logging(&state)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io("tokio runtime", &e))?;
+    let result = runtime.block_on(serve(state.clone()));
+    if let Err(e) = &result {
+        tracing::error!(kind = %e.kind, error = %e.message, "sandgated failed");
+    }
+    drop(lock);
+    result
+}
+
+fn init_logging(state: &StateDir) -> CliResult<tracing_appender::non_blocking::WorkerGuard> {
+    let appender = tracing_appender::rolling::never(state.logs_dir(), "gateway.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SANDGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init();
+    Ok(guard)
+}
+
+async fn serve(state: StateDir) -> CliResult<()> {
+    let pid = std::process::id();
+    let started_at_ms = pidfile::now_ms();
+    let id = uuid::Uuid::new_v4().to_string();
+    // Signals are installed first so that a stop during start-up is not lost.
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| CliError::io("SIGTERM handler", &e))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| CliError::io("SIGINT handler", &e))?;
+    // We hold the daemon lock: whatever runtime files exist are stale.
+    pidfile::remove_runtime_files(&state);
+    pidfile::write(
+        &state,
+        &GatewayFile {
+            id: id.clone(),
+            pid,
+            started_at_ms,
+        },
+    )
+    .map_err(|e| CliError::io(state.pid_file().display(), &e))?;
+    tracing::info!(%id, pid, state_dir = %state.root().display(), "sandgated starting");
+
+    let health = Health {
+        id,
+        pid,
+        started_at_ms,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        ca_fingerprint: String::new(),
+        ca_bundle: Default::default(),
+        admin_socket: state.admin_socket(),
+    };
+    let daemon = match ops::Daemon::open(state.clone(), health).await {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            pidfile::remove_runtime_files(&state);
+            return Err(e);
+        }
+    };
+    let sock = state.admin_socket();
+    let listener = UnixListener::bind(&sock).map_err(|e| CliError::io(sock.display(), &e))?;
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| CliError::io(sock.display(), &e))?;
+    tracing::info!(
+        admin = %sock.display(),
+        ca = %daemon.health().ca_fingerprint,
+        "sandgated ready"
+    );
+
+    let shutdown = async {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
+        }
+    };
+    let mut tasks = server::serve(listener, Arc::clone(&daemon), shutdown).await;
+    // Stop taking admin requests; let the ones in flight finish.
+    let _ = std::fs::remove_file(&sock);
+    let drained = tokio::time::timeout(ADMIN_DRAIN, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("admin requests still running after the drain period; aborting them");
+        tasks.shutdown().await;
+    }
+    match Arc::try_unwrap(daemon) {
+        Ok(d) => d.shutdown().await,
+        Err(_) => tracing::warn!("gateway still referenced at shutdown; listeners close on exit"),
+    }
+    pidfile::remove_runtime_files(&state);
+    tracing::info!("sandgated stopped");
+    Ok(())
+}

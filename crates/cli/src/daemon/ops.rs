@@ -1,0 +1,298 @@
+//! Admin requests carried out on the gateway library. The only module of the daemon that
+//! calls `sandgate_gateway::Gateway`.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use sandgate_gateway::{Gateway, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::admin::proto::{Health, InferenceHealth, Request, Route, SandboxView, StatusReply};
+use crate::env;
+use crate::error::{CliError, CliResult};
+use crate::paths::StateDir;
+use crate::{ports, providers, validate};
+
+/// How long one inference probe may take in `status`.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// The daemon's state: the gateway and what the admin socket reports about it.
+#[derive(Debug)]
+pub struct Daemon {
+    gw: Gateway,
+    state: StateDir,
+    health: Health,
+    /// Serialises sandbox creation (port allocation + bind).
+    create: Mutex<()>,
+}
+
+fn gateway_error(what: &str, e: &sandgate_gateway::GatewayError, state: &StateDir) -> CliError {
+    CliError::new(
+        "gateway_error",
+        format!("{what}: {e}"),
+        format!("see {} for details", state.log_file().display()),
+    )
+}
+
+impl Daemon {
+    /// Opens the gateway (store, CA, one listener per stored sandbox).
+    pub async fn open(state: StateDir, mut health: Health) -> CliResult<Daemon> {
+        let opts = GatewayOptions {
+            state_dir: state.root().to_path_buf(),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        let gw = Gateway::open(opts)
+            .await
+            .map_err(|e| gateway_error("cannot open the gateway", &e, &state))?;
+        health.ca_fingerprint = gw.ca_fingerprint();
+        health.ca_bundle = gw.ca_bundle_path();
+        let d = Daemon {
+            gw,
+            state,
+            health,
+            create: Mutex::new(()),
+        };
+        for info in d.gw.sandboxes() {
+            let view = d.view(&info);
+            if let Err(e) = env::write_sandbox_files(&d.state, &view, &info.token) {
+                tracing::warn!(sandbox = %info.name, error = %e, "cannot refresh sandbox files");
+            }
+        }
+        Ok(d)
+    }
+
+    /// The health answer.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Stops listeners and lets in-flight turns finish.
+    pub async fn shutdown(self) {
+        self.gw.shutdown().await;
+    }
+
+    fn view(&self, info: &SandboxInfo) -> SandboxView {
+        let old = env::read_record(&self.state, &info.name);
+        SandboxView {
+            name: info.name.clone(),
+            port: info.port,
+            provider: info.provider.clone(),
+            model: info.model.clone(),
+            endpoint: info.endpoint.clone(),
+            url: info.url.clone(),
+            created_at_ms: info.created_at_ms,
+            policies: info.network_policies.clone(),
+            device_dir: info.device_dir.clone(),
+            ca_bundle: self.gw.ca_bundle_path(),
+            verified: old.as_ref().is_some_and(|o| o.verified),
+            verify_error: old.and_then(|o| o.verify_error),
+            inference: None,
+        }
+    }
+
+    fn existing(&self, name: &str) -> CliResult<SandboxInfo> {
+        self.gw
+            .sandbox(name)
+            .ok_or_else(|| env::unknown_sandbox(&self.state, name))
+    }
+
+    fn route_spec(route: &Route) -> CliResult<RouteSpec> {
+        Ok(RouteSpec {
+            provider: providers::parse(&route.provider)?,
+            model: route.model.clone(),
+            endpoint: route.endpoint.clone(),
+            credential: route.credential.as_ref().map(|s| s.expose().to_string()),
+            credential_env: route.credential_env.clone(),
+        })
+    }
+
+    /// Carries out one request.
+    pub async fn handle(&self, req: Request) -> CliResult<Value> {
+        match req {
+            Request::Health => to_value(&self.health),
+            Request::Status { probe } => self.status(probe).await,
+            Request::CreateSandbox {
+                name,
+                route,
+                port,
+                policies,
+            } => self.create(name, route, port, policies).await,
+            Request::DestroySandbox { name } => {
+                self.existing(&name)?;
+                self.gw
+                    .destroy_sandbox(&name)
+                    .await
+                    .map_err(|e| gateway_error("cannot destroy the sandbox", &e, &self.state))?;
+                let dir = self.state.sandbox_dir(&name);
+                if let Err(e) = std::fs::remove_dir_all(&dir)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(sandbox = %name, error = %e, "cannot remove sandbox directory");
+                }
+                Ok(json!({ "destroyed": name }))
+            }
+            Request::SetRoute { name, route } => {
+                self.existing(&name)?;
+                let spec = Self::route_spec(&route)?;
+                let info = self
+                    .gw
+                    .set_route(&name, spec)
+                    .await
+                    .map_err(|e| gateway_error("cannot change the route", &e, &self.state))?;
+                let view = self.view(&info);
+                env::write_record(&self.state, &view)?;
+                to_value(&view)
+            }
+            Request::MarkVerified {
+                name,
+                verified,
+                error,
+            } => {
+                let info = self.existing(&name)?;
+                let mut view = self.view(&info);
+                view.verified = verified;
+                view.verify_error = if verified { None } else { error };
+                env::write_record(&self.state, &view)?;
+                to_value(&view)
+            }
+            Request::DevicesList { name } => {
+                self.existing(&name)?;
+                self.gw
+                    .devices_list(&name)
+                    .await
+                    .map_err(|e| self.device_err(&e))
+            }
+            Request::DevicesApprove { name, request_id } => {
+                self.existing(&name)?;
+                self.gw
+                    .devices_approve(&name, &request_id)
+                    .await
+                    .map_err(|e| self.device_err(&e))
+            }
+            Request::DevicesReject { name, request_id } => {
+                self.existing(&name)?;
+                self.gw
+                    .devices_reject(&name, &request_id)
+                    .await
+                    .map_err(|e| self.device_err(&e))
+            }
+            Request::DevicesRevoke { name, device_id } => {
+                self.existing(&name)?;
+                self.gw
+                    .devices_revoke(&name, &device_id)
+                    .await
+                    .map_err(|e| self.device_err(&e))
+            }
+        }
+    }
+
+    fn device_err(&self, e: &sandgate_gateway::GatewayError) -> CliError {
+        CliError::new(
+            "pairing_error",
+            e.to_string(),
+            "list pending requests and paired devices with `sandgate <name> devices list`",
+        )
+    }
+
+    async fn status(&self, probe: bool) -> CliResult<Value> {
+        let infos = self.gw.sandboxes();
+        let mut views: Vec<SandboxView> = infos.iter().map(|i| self.view(i)).collect();
+        if probe {
+            let probes = views.iter().map(|v| async move {
+                match tokio::time::timeout(PROBE_TIMEOUT, self.gw.inference_health(&v.name)).await {
+                    Ok(Ok(())) => InferenceHealth {
+                        state: "healthy".into(),
+                        error: None,
+                    },
+                    Ok(Err(e)) => InferenceHealth {
+                        state: "unreachable".into(),
+                        error: Some(e.to_string()),
+                    },
+                    Err(_) => InferenceHealth {
+                        state: "unreachable".into(),
+                        error: Some(format!("no answer within {}s", PROBE_TIMEOUT.as_secs())),
+                    },
+                }
+            });
+            let results = futures::future::join_all(probes).await;
+            for (v, r) in views.iter_mut().zip(results) {
+                v.inference = Some(r);
+            }
+        }
+        views.sort_by(|a, b| a.name.cmp(&b.name));
+        to_value(&StatusReply {
+            gateway: self.health.clone(),
+            sandboxes: views,
+        })
+    }
+
+    async fn create(
+        &self,
+        name: String,
+        route: Route,
+        port: Option<u16>,
+        policies: Vec<String>,
+    ) -> CliResult<Value> {
+        validate::sandbox_name(&name)?;
+        let policies = validate::policies(&policies)?;
+        Self::route_spec(&route)?;
+        let _guard = self.create.lock().await;
+        if self.gw.sandbox(&name).is_some() {
+            return Err(CliError::new(
+                "name_taken",
+                format!("a sandbox named `{name}` already exists"),
+                format!(
+                    "use it (`{}`), destroy it first (`{}`), or pick another --name",
+                    self.state.cmd(&format!("{name} status")),
+                    self.state.cmd(&format!("{name} destroy"))
+                ),
+            ));
+        }
+        let mut recorded: BTreeMap<u16, String> = self
+            .gw
+            .sandboxes()
+            .into_iter()
+            .map(|i| (i.port, i.name))
+            .collect();
+        let mut attempts = 0;
+        let info = loop {
+            attempts += 1;
+            let chosen = ports::allocate(port, &recorded, ports::bindable)?;
+            let spec = SandboxSpec {
+                name: name.clone(),
+                route: Self::route_spec(&route)?,
+                port: chosen,
+                network_policies: policies.clone(),
+            };
+            match self.gw.create_sandbox(spec).await {
+                Ok(info) => break info,
+                // Someone took the port between our check and the gateway's bind: try the next.
+                Err(_) if port.is_none() && !ports::bindable(chosen) && attempts < 5 => {
+                    recorded.insert(chosen, String::from("(busy)"));
+                }
+                Err(_) if port.is_some() && !ports::bindable(chosen) => {
+                    return Err(ports::port_taken(chosen));
+                }
+                Err(e) => {
+                    return Err(gateway_error("cannot create the sandbox", &e, &self.state));
+                }
+            }
+        };
+        let view = self.view(&info);
+        let view = SandboxView {
+            verified: false,
+            verify_error: None,
+            ..view
+        };
+        env::write_sandbox_files(&self.state, &view, &info.token)?;
+        tracing::info!(sandbox = %name, port = info.port, provider = %info.provider, model = %info.model, "sandbox created");
+        to_value(&view)
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> CliResult<Value> {
+    serde_json::to_value(v)
+        .map_err(|e| CliError::new("internal_error", e.to_string(), "report a bug"))
+}

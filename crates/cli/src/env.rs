@@ -1,0 +1,193 @@
+//! The environment a sandbox process runs in (`connect`, `exec`), and the files that carry
+//! a sandbox's description between the daemon and the CLI.
+
+use std::path::Path;
+
+use sandgate_providers::ProviderKind;
+
+use crate::admin::proto::SandboxView;
+use crate::error::{CliError, CliResult};
+use crate::paths::{StateDir, shell_quote, write_atomic};
+
+/// The variables `connect` and `exec` set. Holds the sandbox token, never a provider key.
+pub fn sandbox_env(state: &StateDir, view: &SandboxView, token: &str) -> Vec<(String, String)> {
+    let port = view.port;
+    let proxy = format!("http://127.0.0.1:{port}");
+    let ca = view.ca_bundle.display().to_string();
+    let no_proxy = "127.0.0.1,localhost".to_string();
+    vec![
+        (
+            "OPENCLAW_GATEWAY_URL".into(),
+            format!("ws://127.0.0.1:{port}"),
+        ),
+        ("OPENCLAW_GATEWAY_PORT".into(), port.to_string()),
+        ("OPENCLAW_GATEWAY_TOKEN".into(), token.to_string()),
+        ("HTTPS_PROXY".into(), proxy.clone()),
+        ("https_proxy".into(), proxy),
+        ("NO_PROXY".into(), no_proxy.clone()),
+        ("no_proxy".into(), no_proxy),
+        ("SSL_CERT_FILE".into(), ca.clone()),
+        ("NODE_EXTRA_CA_CERTS".into(), ca),
+        (
+            "OPENCLAW_STATE_DIR".into(),
+            state.sandbox_openclaw_dir(&view.name).display().to_string(),
+        ),
+        ("SANDGATE_SANDBOX".into(), view.name.clone()),
+        (
+            "SANDGATE_STATE_DIR".into(),
+            state.root().display().to_string(),
+        ),
+    ]
+}
+
+/// Provider credential variables removed from a sandbox process's inherited environment.
+pub fn credential_vars() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = ProviderKind::ALL
+        .iter()
+        .filter_map(|k| k.profile().credential_env)
+        .collect();
+    v.extend(["GOOGLE_API_KEY", "OPENROUTER_API_KEY"]);
+    v
+}
+
+/// The env file (`export K='v'` lines).
+pub fn env_file_contents(vars: &[(String, String)]) -> String {
+    vars.iter()
+        .map(|(k, v)| format!("export {k}={}\n", shell_quote(v)))
+        .collect()
+}
+
+/// Writes `sandbox.json`, `gateway-token` (0600) and `env` (0600) for a sandbox.
+pub fn write_sandbox_files(state: &StateDir, view: &SandboxView, token: &str) -> CliResult<()> {
+    let dir = state.sandbox_dir(&view.name);
+    std::fs::create_dir_all(&dir).map_err(|e| CliError::io(dir.display(), &e))?;
+    std::fs::create_dir_all(state.sandbox_openclaw_dir(&view.name))
+        .map_err(|e| CliError::io(dir.display(), &e))?;
+    write_record(state, view)?;
+    let tok = state.sandbox_token(&view.name);
+    write_atomic(&tok, token.as_bytes(), 0o600).map_err(|e| CliError::io(tok.display(), &e))?;
+    let envf = state.sandbox_env_file(&view.name);
+    let contents = env_file_contents(&sandbox_env(state, view, token));
+    write_atomic(&envf, contents.as_bytes(), 0o600).map_err(|e| CliError::io(envf.display(), &e))
+}
+
+/// Writes `sandbox.json` only.
+pub fn write_record(state: &StateDir, view: &SandboxView) -> CliResult<()> {
+    let path = state.sandbox_record(&view.name);
+    let mut stored = view.clone();
+    stored.inference = None;
+    let json = serde_json::to_vec_pretty(&stored)
+        .map_err(|e| CliError::new("io_error", e.to_string(), "report a bug"))?;
+    write_atomic(&path, &json, 0o644).map_err(|e| CliError::io(path.display(), &e))
+}
+
+/// Reads `sandbox.json`, if the sandbox exists.
+pub fn read_record(state: &StateDir, name: &str) -> Option<SandboxView> {
+    let text = std::fs::read_to_string(state.sandbox_record(name)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Every sandbox recorded on disk (used when the gateway is down).
+pub fn read_all_records(state: &StateDir) -> Vec<SandboxView> {
+    let Ok(dir) = std::fs::read_dir(state.sandboxes_dir()) else {
+        return Vec::new();
+    };
+    let mut v: Vec<SandboxView> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| read_record(state, n)))
+        .collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}
+
+/// Reads the sandbox token.
+pub fn read_token(state: &StateDir, name: &str) -> Option<String> {
+    read_trimmed(&state.sandbox_token(name))
+}
+
+fn read_trimmed(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// The error for a sandbox name nobody onboarded.
+pub fn unknown_sandbox(state: &StateDir, name: &str) -> CliError {
+    let known: Vec<String> = read_all_records(state)
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    let list = if known.is_empty() {
+        "no sandboxes are onboarded".to_string()
+    } else {
+        format!("sandboxes: {}", known.join(", "))
+    };
+    CliError::new(
+        "unknown_sandbox",
+        format!("no sandbox named `{name}` ({list})"),
+        format!(
+            "onboard it with `{}`, or see `{}`",
+            state.cmd(&format!(
+                "onboard --name {name} --provider mock --model mock-model"
+            )),
+            state.cmd("list")
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn view() -> SandboxView {
+        SandboxView {
+            name: "alpha".into(),
+            port: 18789,
+            provider: "gemini-api".into(),
+            model: "m".into(),
+            endpoint: "e".into(),
+            url: "ws://127.0.0.1:18789".into(),
+            created_at_ms: 0,
+            policies: vec![],
+            device_dir: PathBuf::from("/s/sandboxes/alpha"),
+            ca_bundle: PathBuf::from("/s/tls/ca.pem"),
+            verified: true,
+            verify_error: None,
+            inference: None,
+        }
+    }
+
+    #[test]
+    fn env_has_the_contract_and_no_provider_key() {
+        let s = StateDir::new(PathBuf::from("/s"));
+        let env = sandbox_env(&s, &view(), "tok");
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("OPENCLAW_GATEWAY_URL"), Some("ws://127.0.0.1:18789"));
+        assert_eq!(get("OPENCLAW_GATEWAY_TOKEN"), Some("tok"));
+        assert_eq!(get("https_proxy"), Some("http://127.0.0.1:18789"));
+        assert_eq!(get("NODE_EXTRA_CA_CERTS"), Some("/s/tls/ca.pem"));
+        assert_eq!(
+            get("OPENCLAW_STATE_DIR"),
+            Some("/s/sandboxes/alpha/openclaw")
+        );
+        assert_eq!(get("SANDGATE_SANDBOX"), Some("alpha"));
+        for var in credential_vars() {
+            assert!(get(var).is_none(), "{var}");
+        }
+        assert!(env_file_contents(&env).contains("export NO_PROXY=127.0.0.1,localhost\n"));
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let Ok(dir) = tempfile::tempdir() else { return };
+        let s = StateDir::new(dir.path().to_path_buf());
+        assert!(write_sandbox_files(&s, &view(), "tok").is_ok());
+        assert_eq!(read_record(&s, "alpha"), Some(view()));
+        assert_eq!(read_token(&s, "alpha").as_deref(), Some("tok"));
+        assert_eq!(read_all_records(&s).len(), 1);
+        let e = unknown_sandbox(&s, "beta");
+        assert!(e.message.contains("sandboxes: alpha"), "{}", e.message);
+    }
+}

@@ -1,0 +1,318 @@
+//! `sandgate <name> …`: connect, exec, devices, inference, logs, destroy (status and agent
+//! live in their own modules).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::admin::client;
+use crate::admin::proto::{Request, Route, SandboxView};
+use crate::args::{DevicesAction, InferenceAction};
+use crate::env;
+use crate::error::{CliError, CliResult};
+use crate::gateway_cmd;
+use crate::paths::StateDir;
+use crate::status::Snapshot;
+use crate::{providers, ui};
+
+/// Builds the command that runs inside the sandbox environment.
+fn sandbox_command(state: &StateDir, name: &str, program: &str) -> CliResult<Command> {
+    let view = env::read_record(state, name).ok_or_else(|| env::unknown_sandbox(state, name))?;
+    let token = env::read_token(state, name).ok_or_else(|| {
+        CliError::new(
+            "missing_token",
+            format!("the token of sandbox `{name}` is missing"),
+            format!(
+                "start the gateway (`{}`); it rewrites the sandbox files",
+                state.cmd("gateway start")
+            ),
+        )
+    })?;
+    let mut cmd = Command::new(program);
+    for var in env::credential_vars() {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env::sandbox_env(state, &view, &token));
+    Ok(cmd)
+}
+
+fn exit_code(status: std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => u8::try_from(c & 0xff).unwrap_or(1),
+        (None, Some(sig)) => u8::try_from((128 + sig) & 0xff).unwrap_or(1),
+        _ => 1,
+    }
+}
+
+/// `sandgate <name> connect`: `$SHELL` (or /bin/sh) in the sandbox environment.
+pub async fn connect(state: &StateDir, name: &str) -> CliResult<u8> {
+    let shell = std::env::var("SHELL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into());
+    let mut cmd = sandbox_command(state, name, &shell)?;
+    if gateway_cmd::healthy(state).await.is_none() {
+        eprintln!(
+            "{}",
+            ui::warn(&format!(
+                "warning: the gateway is not running; start it with `{}`",
+                state.cmd("gateway start")
+            ))
+        );
+    }
+    eprintln!("Connected to sandbox `{name}` ({shell}). Type `exit` to leave.");
+    eprintln!("  Try: sandgate agent --agent main -m \"hello\"");
+    let status = cmd.status().map_err(|e| {
+        CliError::new(
+            "exec_failed",
+            format!("cannot run {shell}: {e}"),
+            "set $SHELL to an installed shell",
+        )
+    })?;
+    Ok(exit_code(status))
+}
+
+/// `sandgate <name> exec -- CMD…`: runs one command and returns its exit code.
+pub fn exec(state: &StateDir, name: &str, argv: &[String]) -> CliResult<u8> {
+    let Some((program, rest)) = argv.split_first() else {
+        return Err(CliError::new(
+            "usage",
+            "no command given",
+            "pass one after `--`, e.g. `exec -- env`",
+        ));
+    };
+    let status = sandbox_command(state, name, program)?
+        .args(rest)
+        .status()
+        .map_err(|e| {
+            CliError::new(
+                "exec_failed",
+                format!("cannot run `{program}`: {e}"),
+                "check that the command exists and is executable",
+            )
+        })?;
+    Ok(exit_code(status))
+}
+
+fn print_devices(v: &Value) {
+    for (section, title) in [
+        ("pending", "Pending requests"),
+        ("paired", "Paired devices"),
+    ] {
+        let items = v
+            .get(section)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        println!("{title}: {}", items.len());
+        for item in items {
+            let field = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
+            let id = field("requestId")
+                .or_else(|| field("deviceId"))
+                .unwrap_or_else(|| "?".into());
+            let scopes = item
+                .get("scopes")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            let role = field("role").unwrap_or_default();
+            let name = field("displayName")
+                .or_else(|| field("clientId"))
+                .unwrap_or_default();
+            println!("  {id}  {role}  {scopes}  {name}");
+        }
+    }
+}
+
+/// `sandgate <name> devices …`.
+pub async fn devices(
+    state: &StateDir,
+    name: &str,
+    action: &DevicesAction,
+    json: bool,
+) -> CliResult<u8> {
+    let name = name.to_string();
+    let (req, verb) = match action.clone() {
+        DevicesAction::List => (Request::DevicesList { name: name.clone() }, ""),
+        DevicesAction::Approve { request_id } => (
+            Request::DevicesApprove {
+                name: name.clone(),
+                request_id,
+            },
+            "Approved",
+        ),
+        DevicesAction::Reject { request_id } => (
+            Request::DevicesReject {
+                name: name.clone(),
+                request_id,
+            },
+            "Rejected",
+        ),
+        DevicesAction::Revoke { device_id } => (
+            Request::DevicesRevoke {
+                name: name.clone(),
+                device_id,
+            },
+            "Revoked",
+        ),
+    };
+    let v = client::call_value(state, &req).await?;
+    if json {
+        ui::print_json(&serde_json::json!({"schemaVersion": 1, "sandbox": name, "result": v}));
+    } else if matches!(action, DevicesAction::List) {
+        print_devices(&v);
+    } else {
+        println!("{verb}.");
+        ui::print_json(&v);
+    }
+    Ok(0)
+}
+
+/// `sandgate <name> inference get|set`.
+pub async fn inference(
+    state: &StateDir,
+    name: &str,
+    action: &InferenceAction,
+    json: bool,
+) -> CliResult<u8> {
+    match action {
+        InferenceAction::Get => {
+            let snap = Snapshot::gather(state, true).await?;
+            let v = crate::status::find(&snap, state, name)?;
+            if json {
+                let mut out = snap.sandbox_json(v);
+                if let Some(o) = out.as_object_mut() {
+                    o.insert("schemaVersion".into(), serde_json::json!(1));
+                }
+                ui::print_json(&out);
+            } else {
+                println!("Sandbox: {name}");
+                println!("  Provider: {}", v.provider);
+                println!("  Model: {}", v.model);
+                println!("  Endpoint: {}", v.endpoint);
+                let health = v
+                    .inference
+                    .as_ref()
+                    .map(|i| i.state.clone())
+                    .unwrap_or_else(|| "not probed (gateway down)".into());
+                println!("  Health: {health}");
+            }
+            Ok(0)
+        }
+        InferenceAction::Set {
+            provider,
+            model,
+            endpoint,
+            credential_env,
+        } => {
+            let kind = providers::parse(provider)?;
+            let cred =
+                providers::credential(kind, credential_env.as_deref(), |k| std::env::var(k).ok())?;
+            let req = Request::SetRoute {
+                name: name.to_string(),
+                route: Route {
+                    provider: kind.as_str().to_string(),
+                    model: model.clone(),
+                    endpoint: endpoint.clone(),
+                    credential: cred.value,
+                    credential_env: cred.env,
+                },
+            };
+            let v: SandboxView = client::call(state, &req).await?;
+            if json {
+                ui::print_json(&serde_json::json!({"schemaVersion": 1, "ok": true, "sandbox": v}));
+            } else {
+                println!(
+                    "Route of `{name}` is now {} / {} ({}).",
+                    v.provider, v.model, v.endpoint
+                );
+                println!("  Check it with `{}`", state.cmd(&format!("{name} status")));
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// `sandgate <name> logs`: gateway log lines that mention the sandbox.
+pub fn logs(state: &StateDir, name: &str, tail: usize) -> CliResult<u8> {
+    if env::read_record(state, name).is_none() {
+        return Err(env::unknown_sandbox(state, name));
+    }
+    let path = state.log_file();
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        CliError::new(
+            "no_logs",
+            format!("cannot read {}: {e}", path.display()),
+            format!("start the gateway with `{}`", state.cmd("gateway start")),
+        )
+    })?;
+    let lines: Vec<&str> = text.lines().filter(|l| mentions(l, name)).collect();
+    if lines.is_empty() {
+        println!(
+            "No gateway log lines mention `{name}` yet (log: {}).",
+            path.display()
+        );
+    }
+    for l in &lines[lines.len().saturating_sub(tail)..] {
+        println!("{l}");
+    }
+    Ok(0)
+}
+
+fn mentions(line: &str, name: &str) -> bool {
+    line.match_indices(name).any(|(i, _)| {
+        let before = line[..i].chars().next_back();
+        let after = line[i + name.len()..].chars().next();
+        let boundary = |c: Option<char>| c.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-'));
+        boundary(before) && boundary(after)
+    })
+}
+
+/// `sandgate <name> destroy`.
+pub async fn destroy(state: &StateDir, name: &str, json: bool) -> CliResult<u8> {
+    let _: Value = client::call_value(
+        state,
+        &Request::DestroySandbox {
+            name: name.to_string(),
+        },
+    )
+    .await
+    .map_err(|e| {
+        if e.kind == "gateway_down" {
+            CliError::new(
+                e.kind,
+                format!("cannot destroy `{name}`: {}", e.message),
+                e.remedy,
+            )
+        } else {
+            e
+        }
+    })?;
+    if json {
+        ui::print_json(&serde_json::json!({"schemaVersion": 1, "ok": true, "destroyed": name}));
+    } else {
+        println!("Sandbox `{name}` destroyed. The gateway and the other sandboxes are untouched.");
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_filter_matches_whole_names() {
+        assert!(mentions(
+            "INFO sandbox created sandbox=alpha port=1",
+            "alpha"
+        ));
+        assert!(!mentions("INFO sandbox=alpha-2 port=1", "alpha"));
+        assert!(mentions("x \"alpha\" y", "alpha"));
+    }
+}

@@ -1,0 +1,158 @@
+//! Input validation done before anything is created.
+
+use crate::error::CliError;
+
+/// Words that are commands and therefore cannot be sandbox names.
+pub const RESERVED: &[&str] = &[
+    "gateway",
+    "onboard",
+    "list",
+    "status",
+    "agent",
+    "demo",
+    "completions",
+    "help",
+];
+
+/// The network policy presets NemoClaw knows.
+pub const POLICIES: &[&str] = &[
+    "npm",
+    "pypi",
+    "huggingface",
+    "brew",
+    "brave",
+    "local-inference",
+];
+
+/// Checks a sandbox name: lowercase letters, digits and `-`, 1–63 characters, starting with a
+/// letter or digit, not ending with `-`, and not a command word.
+pub fn sandbox_name(name: &str) -> Result<(), CliError> {
+    let remedy = "use 1–63 lowercase letters, digits and `-`, starting with a letter or digit, e.g. `--name my-sandbox`";
+    let bad = |why: String| CliError::new("invalid_name", why, remedy);
+    if name.is_empty() {
+        return Err(bad("the sandbox name is empty".into()));
+    }
+    if name.len() > 63 {
+        return Err(bad(format!(
+            "the sandbox name is {} characters long; the limit is 63",
+            name.len()
+        )));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        let what = match c {
+            '/' | '\\' | '.' => "a path character",
+            c if c.is_ascii_uppercase() => "an uppercase letter",
+            c if c.is_whitespace() => "whitespace",
+            _ => "a character that is not allowed",
+        };
+        return Err(bad(format!(
+            "invalid sandbox name {name:?}: it contains {what} ({c:?})"
+        )));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err(bad(format!(
+            "invalid sandbox name {name:?}: it must not start or end with `-`"
+        )));
+    }
+    if RESERVED.contains(&name) {
+        return Err(CliError::new(
+            "invalid_name",
+            format!("`{name}` is a sandgate command and cannot be a sandbox name"),
+            "choose another name, e.g. `--name my-sandbox`",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks and normalises the `--policy` list (deduplicated, order kept).
+pub fn policies(list: &[String]) -> Result<Vec<String>, CliError> {
+    let mut out: Vec<String> = Vec::new();
+    for p in list.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        if !POLICIES.contains(&p) {
+            return Err(CliError::new(
+                "invalid_policy",
+                format!("unknown network policy `{p}`"),
+                format!("use a comma-separated list of: {}", POLICIES.join(", ")),
+            ));
+        }
+        if !out.iter().any(|o| o == p) {
+            out.push(p.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Checks an environment variable name given to `--credential-env`.
+pub fn env_var_name(name: &str) -> Result<(), CliError> {
+    let ok = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            "invalid_credential_env",
+            format!("`{name}` is not an environment variable name"),
+            "pass the NAME of the variable holding the key, e.g. `--credential-env GEMINI_API_KEY` (never the key itself)",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "alpha", "prachi-gemini", "x1", &"a".repeat(63)] {
+            assert_eq!(sandbox_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            "A",
+            "a b",
+            "-a",
+            "a-",
+            "a.b",
+            "status",
+            &"a".repeat(64),
+        ] {
+            let err = sandbox_name(bad).err();
+            assert_eq!(
+                err.map(|e| e.kind),
+                Some("invalid_name".to_string()),
+                "{bad}"
+            );
+        }
+        let msg = sandbox_name("../x")
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(msg.contains("path character"), "{msg}");
+    }
+
+    #[test]
+    fn policy_list() {
+        let v: Vec<String> = ["npm", "pypi", "npm", " brave "]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            policies(&v),
+            Ok(vec!["npm".into(), "pypi".into(), "brave".into()])
+        );
+        assert!(policies(&["ftp".to_string()]).is_err());
+    }
+
+    #[test]
+    fn env_names() {
+        assert!(env_var_name("GEMINI_API_KEY").is_ok());
+        assert!(env_var_name("sk-abc").is_err());
+        assert!(env_var_name("").is_err());
+    }
+}
