@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -247,6 +248,7 @@ impl Gateway {
             registry,
             started: Instant::now(),
             stopping,
+            handshake_timeout_ms: AtomicU64::new(ws::handshake::HANDSHAKE_TIMEOUT.as_millis() as u64),
         });
         let gw = Gateway {
             opts,
@@ -486,6 +488,12 @@ impl Gateway {
         let r = self.shared.pairing.revoke_token(sandbox, device_id, Role::Operator, &Approver::HostAdmin).await?;
         let closed = ctx.close_device(device_id, None, CloseCode::AuthChanged, "device removed");
         Ok(serde_json::json!({"deviceId": device_id, "role": "operator", "revokedAtMs": r.revoked_at_ms, "closedSessions": closed}))
+    }
+
+    /// Sets how long a new socket has to complete `connect` (default 10 s, as OpenClaw);
+    /// applies to sockets opened afterwards. Lets tests exercise the handshake timeout.
+    pub fn set_handshake_timeout(&self, timeout: Duration) {
+        self.shared.handshake_timeout_ms.store(timeout.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// The persistent gateway id.

@@ -1,5 +1,6 @@
 //! Process-wide services every sandbox listener uses.
 
+use std::sync::atomic::AtomicU64;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use sandgate_providers::InferenceClient;
@@ -25,6 +26,8 @@ pub struct Shared {
     pub started: Instant,
     /// Flips to true when the gateway shuts down.
     pub stopping: watch::Receiver<bool>,
+    /// How long a client has to complete `connect`, in ms (see [`crate::Gateway::set_handshake_timeout`]).
+    pub handshake_timeout_ms: AtomicU64,
 }
 
 /// The version sandgate reports as `server.version`.

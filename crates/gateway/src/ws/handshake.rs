@@ -85,7 +85,8 @@ pub async fn run(ws: &mut WebSocket, ctx: &SandboxCtx, peer: Option<SocketAddr>,
     if !send_json(ws, &Frame::Event(challenge.to_event())).await {
         return None;
     }
-    let first = match tokio::time::timeout(HANDSHAKE_TIMEOUT, ws.recv()).await {
+    let timeout = Duration::from_millis(ctx.shared.handshake_timeout_ms.load(std::sync::atomic::Ordering::Relaxed));
+    let first = match tokio::time::timeout(timeout, ws.recv()).await {
         Err(_) => {
             reject(ws, None, HandshakeRejection::handshake_timeout()).await;
             return None;
