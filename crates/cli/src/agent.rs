@@ -81,18 +81,19 @@ pub async fn run_turn(
         .clone()
         .unwrap_or_else(|| format!("sandgate-{}", uuid::Uuid::new_v4()));
     let url = format!("ws://127.0.0.1:{}", view.port);
-    let opts = ClientOptions {
-        url: url.clone(),
-        token,
-        identity_dir: Some(view.device_dir.clone()),
-        scopes: vec![
-            Scope::parse("operator.read"),
-            Scope::parse("operator.write"),
-        ],
-        wait_for_approval: None,
-    };
+    let mut opts = ClientOptions::new(url.clone());
+    opts.token = token;
+    opts.identity_dir = Some(view.device_dir.clone());
+    opts.scopes = vec![Scope::Read, Scope::Write];
+    opts.wait_for_approval = None;
+    opts.timeout = CONNECT_TIMEOUT;
     let started = Instant::now();
-    let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, client::connect(opts)).await {
+    let mut conn = match tokio::time::timeout(
+        CONNECT_TIMEOUT + Duration::from_secs(5),
+        client::connect(opts),
+    )
+    .await
+    {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => return Err(client_error(state, sandbox, &url, &e)),
         Err(_) => {

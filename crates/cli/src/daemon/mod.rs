@@ -74,7 +74,8 @@ fn init_logging(state: &StateDir) -> CliResult<tracing_appender::non_blocking::W
 async fn serve(state: StateDir) -> CliResult<()> {
     let pid = std::process::id();
     let started_at_ms = pidfile::now_ms();
-    let id = uuid::Uuid::new_v4().to_string();
+    // Replaced by the gateway library's persistent id once the gateway is open.
+    let id = String::new();
     // Signals are installed first so that a stop during start-up is not lost.
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| CliError::io("SIGTERM handler", &e))?;
@@ -91,7 +92,7 @@ async fn serve(state: StateDir) -> CliResult<()> {
         },
     )
     .map_err(|e| CliError::io(state.pid_file().display(), &e))?;
-    tracing::info!(%id, pid, state_dir = %state.root().display(), "sandgated starting");
+    tracing::info!(pid, state_dir = %state.root().display(), "sandgated starting");
 
     let health = Health {
         id,
@@ -109,11 +110,21 @@ async fn serve(state: StateDir) -> CliResult<()> {
             return Err(e);
         }
     };
+    // The gateway id is the gateway library's persistent id.
+    let gw_file = GatewayFile {
+        id: daemon.health().id.clone(),
+        pid,
+        started_at_ms,
+    };
+    if let Err(e) = pidfile::write(&state, &gw_file) {
+        tracing::warn!(error = %e, "cannot rewrite gateway.json");
+    }
     let sock = state.admin_socket();
     let listener = UnixListener::bind(&sock).map_err(|e| CliError::io(sock.display(), &e))?;
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| CliError::io(sock.display(), &e))?;
     tracing::info!(
+        id = %daemon.health().id,
         admin = %sock.display(),
         ca = %daemon.health().ca_fingerprint,
         "sandgated ready"

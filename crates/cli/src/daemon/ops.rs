@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use sandgate_gateway::{Gateway, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec};
+use sandgate_gateway::{
+    Gateway, GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec,
+};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -28,9 +30,18 @@ pub struct Daemon {
     create: Mutex<()>,
 }
 
-fn gateway_error(what: &str, e: &sandgate_gateway::GatewayError, state: &StateDir) -> CliError {
+fn gateway_error(what: &str, e: &GatewayError, state: &StateDir) -> CliError {
+    let kind = match e {
+        GatewayError::InvalidName(_) => "invalid_name",
+        GatewayError::NameTaken(_) => "name_taken",
+        GatewayError::UnknownSandbox(_) => "unknown_sandbox",
+        GatewayError::PortInUse { .. } => "port_in_use",
+        GatewayError::Inference(_) => "upstream_error",
+        GatewayError::Pairing(_) | GatewayError::PairingStore(_) => "pairing_error",
+        _ => "gateway_error",
+    };
     CliError::new(
-        "gateway_error",
+        kind,
         format!("{what}: {e}"),
         format!("see {} for details", state.log_file().display()),
     )
@@ -46,6 +57,7 @@ impl Daemon {
         let gw = Gateway::open(opts)
             .await
             .map_err(|e| gateway_error("cannot open the gateway", &e, &state))?;
+        health.id = gw.id().to_string();
         health.ca_fingerprint = gw.ca_fingerprint();
         health.ca_bundle = gw.ca_bundle_path();
         let d = Daemon {
@@ -54,7 +66,7 @@ impl Daemon {
             health,
             create: Mutex::new(()),
         };
-        for info in d.gw.sandboxes() {
+        for info in d.gw.sandboxes().await {
             let view = d.view(&info);
             if let Err(e) = env::write_sandbox_files(&d.state, &view, &info.token) {
                 tracing::warn!(sandbox = %info.name, error = %e, "cannot refresh sandbox files");
@@ -92,9 +104,10 @@ impl Daemon {
         }
     }
 
-    fn existing(&self, name: &str) -> CliResult<SandboxInfo> {
+    async fn existing(&self, name: &str) -> CliResult<SandboxInfo> {
         self.gw
             .sandbox(name)
+            .await
             .ok_or_else(|| env::unknown_sandbox(&self.state, name))
     }
 
@@ -120,7 +133,7 @@ impl Daemon {
                 policies,
             } => self.create(name, route, port, policies).await,
             Request::DestroySandbox { name } => {
-                self.existing(&name)?;
+                self.existing(&name).await?;
                 self.gw
                     .destroy_sandbox(&name)
                     .await
@@ -134,7 +147,7 @@ impl Daemon {
                 Ok(json!({ "destroyed": name }))
             }
             Request::SetRoute { name, route } => {
-                self.existing(&name)?;
+                self.existing(&name).await?;
                 let spec = Self::route_spec(&route)?;
                 let info = self
                     .gw
@@ -150,7 +163,7 @@ impl Daemon {
                 verified,
                 error,
             } => {
-                let info = self.existing(&name)?;
+                let info = self.existing(&name).await?;
                 let mut view = self.view(&info);
                 view.verified = verified;
                 view.verify_error = if verified { None } else { error };
@@ -158,28 +171,28 @@ impl Daemon {
                 to_value(&view)
             }
             Request::DevicesList { name } => {
-                self.existing(&name)?;
+                self.existing(&name).await?;
                 self.gw
                     .devices_list(&name)
                     .await
                     .map_err(|e| self.device_err(&e))
             }
             Request::DevicesApprove { name, request_id } => {
-                self.existing(&name)?;
+                self.existing(&name).await?;
                 self.gw
                     .devices_approve(&name, &request_id)
                     .await
                     .map_err(|e| self.device_err(&e))
             }
             Request::DevicesReject { name, request_id } => {
-                self.existing(&name)?;
+                self.existing(&name).await?;
                 self.gw
                     .devices_reject(&name, &request_id)
                     .await
                     .map_err(|e| self.device_err(&e))
             }
             Request::DevicesRevoke { name, device_id } => {
-                self.existing(&name)?;
+                self.existing(&name).await?;
                 self.gw
                     .devices_revoke(&name, &device_id)
                     .await
@@ -188,7 +201,7 @@ impl Daemon {
         }
     }
 
-    fn device_err(&self, e: &sandgate_gateway::GatewayError) -> CliError {
+    fn device_err(&self, e: &GatewayError) -> CliError {
         CliError::new(
             "pairing_error",
             e.to_string(),
@@ -197,7 +210,7 @@ impl Daemon {
     }
 
     async fn status(&self, probe: bool) -> CliResult<Value> {
-        let infos = self.gw.sandboxes();
+        let infos = self.gw.sandboxes().await;
         let mut views: Vec<SandboxView> = infos.iter().map(|i| self.view(i)).collect();
         if probe {
             let probes = views.iter().map(|v| async move {
@@ -239,7 +252,7 @@ impl Daemon {
         let policies = validate::policies(&policies)?;
         Self::route_spec(&route)?;
         let _guard = self.create.lock().await;
-        if self.gw.sandbox(&name).is_some() {
+        if self.gw.sandbox(&name).await.is_some() {
             return Err(CliError::new(
                 "name_taken",
                 format!("a sandbox named `{name}` already exists"),
@@ -253,6 +266,7 @@ impl Daemon {
         let mut recorded: BTreeMap<u16, String> = self
             .gw
             .sandboxes()
+            .await
             .into_iter()
             .map(|i| (i.port, i.name))
             .collect();
