@@ -47,7 +47,10 @@ impl CliError {
 
     /// The human form: the message, then the next step.
     pub fn render(&self) -> String {
-        format!("error: {}\n  next step: {}", self.message, self.remedy)
+        format!(
+            "error [{}]: {}\n  next step: {}",
+            self.kind, self.message, self.remedy
+        )
     }
 }
 

@@ -1,0 +1,157 @@
+//! Helpers for end-to-end tests: a temporary state directory per test, the real binaries,
+//! and a guard that stops any daemon the test started, even on panic.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SANDGATE: &str = env!("CARGO_BIN_EXE_sandgate");
+
+/// Provider credential variables stripped from every spawned process.
+const CREDENTIAL_VARS: &[&str] = &[
+    "GEMINI_API_KEY",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "NVIDIA_API_KEY",
+    "COMPATIBLE_API_KEY",
+];
+
+/// A temporary state directory; dropping it stops its gateway.
+pub struct Sg {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sg {
+    pub fn new() -> Sg {
+        Sg {
+            dir: tempfile::Builder::new().prefix("sg-e2e-").tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn state(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A `sandgate` command on this state dir, with no colour and no inherited credentials.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(SANDGATE);
+        c.arg("--state-dir").arg(self.state()).args(args);
+        c.env("NO_COLOR", "1").env_remove("SANDGATE_STATE_DIR").env_remove("SANDGATE_SANDBOX");
+        for v in CREDENTIAL_VARS {
+            c.env_remove(v);
+        }
+        c.stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Out {
+        Out::from(self.cmd(args).output().expect("run sandgate"))
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sandgate")
+    }
+
+    /// Onboards a mock sandbox on a free port; panics with the output on failure.
+    pub fn onboard_mock(&self, name: &str, model: &str) -> (Out, u16) {
+        let port = free_port();
+        let p = port.to_string();
+        let out = self.run(&[
+            "onboard", "--name", name, "--provider", "mock", "--model", model, "--port", &p,
+            "--non-interactive",
+        ]);
+        assert!(out.ok(), "onboard {name} failed:\n{out}");
+        (out, port)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.state().join("gateway.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    pub fn json(&self, args: &[&str]) -> (Out, serde_json::Value) {
+        let out = self.run(args);
+        let v = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}) from {args:?}:\n{out}"));
+        (out, v)
+    }
+
+    pub fn sandbox_dir(&self, name: &str) -> PathBuf {
+        self.state().join("sandboxes").join(name)
+    }
+}
+
+impl Drop for Sg {
+    fn drop(&mut self) {
+        let Some(pid) = self.pid() else { return };
+        let _ = self.cmd(&["gateway", "stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        if alive(pid) {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    }
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .and_then(|(_, r)| r.chars().next())
+            .is_some_and(|s| s != 'Z' && s != 'X'),
+        Err(_) => false,
+    }
+}
+
+/// Polls `cond` until it holds or the deadline passes.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A port that was free a moment ago (bound to port 0, then released).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A finished command's output.
+pub struct Out {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl From<Output> for Out {
+    fn from(o: Output) -> Self {
+        Out {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {:?}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
