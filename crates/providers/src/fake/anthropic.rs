@@ -32,10 +32,10 @@ fn server_error(status: u16) -> Response<Body> {
 }
 
 pub(crate) async fn handle(call: Call) -> Response<Body> {
-    if let Some(expected) = &call.cfg.credential {
-        if call.header("x-api-key") != Some(expected.as_str()) {
-            return error(401, "authentication_error", "invalid x-api-key");
-        }
+    if let Some(expected) = &call.cfg.credential
+        && call.header("x-api-key") != Some(expected.as_str())
+    {
+        return error(401, "authentication_error", "invalid x-api-key");
     }
     if call.header("anthropic-version").is_none() {
         return error(
