@@ -14,7 +14,10 @@ fn device(n: u64) -> DeviceInfo {
     DeviceInfo {
         device_id: format!("{n:064x}"),
         public_key: format!("pk{n}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-        metadata: DeviceMetadata { platform: Some("linux".into()), ..Default::default() },
+        metadata: DeviceMetadata {
+            platform: Some("linux".into()),
+            ..Default::default()
+        },
     }
 }
 
@@ -30,7 +33,10 @@ fn attempt(dev: DeviceInfo, credential: Credential) -> ConnectAttempt {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("bench.db")).unwrap();
     let auth = Arc::new(PairingAuthority::new(store));
@@ -44,7 +50,10 @@ fn bench(c: &mut Criterion) {
             let auth = auth.clone();
             let n = next.fetch_add(1, Ordering::Relaxed);
             async move {
-                let d = auth.connect(&attempt(device(n), Credential::SandboxToken)).await.unwrap();
+                let d = auth
+                    .connect(&attempt(device(n), Credential::SandboxToken))
+                    .await
+                    .unwrap();
                 assert!(d.device_token().is_some());
             }
         })
@@ -53,7 +62,10 @@ fn bench(c: &mut Criterion) {
     // One paired device with a known token.
     let dev = device(u64::MAX);
     let token = rt.block_on(async {
-        let d = auth.connect(&attempt(dev.clone(), Credential::SandboxToken)).await.unwrap();
+        let d = auth
+            .connect(&attempt(dev.clone(), Credential::SandboxToken))
+            .await
+            .unwrap();
         d.device_token().unwrap().token().to_owned()
     });
 
@@ -61,7 +73,10 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt).iter(|| {
             let (auth, dev) = (auth.clone(), dev.clone());
             async move {
-                let d = auth.connect(&attempt(dev, Credential::SandboxToken)).await.unwrap();
+                let d = auth
+                    .connect(&attempt(dev, Credential::SandboxToken))
+                    .await
+                    .unwrap();
                 assert!(d.is_accepted());
             }
         })
