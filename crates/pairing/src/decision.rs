@@ -229,7 +229,10 @@ pub fn validate_sandbox(name: &str) -> Result<(), PairingError> {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-        && name.as_bytes()[0].is_ascii_alphanumeric();
+        && name
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphanumeric);
     if ok {
         Ok(())
     } else {

@@ -11,8 +11,8 @@
 //! - [`route`]: resolved routes, credentials, limits;
 //! - [`types`]: the OpenAI-shaped request/response types;
 //! - [`error`]: [`ProviderError`] and its OpenAI error JSON;
-//! - [`router`]: [`InferenceClient`];
-//! - [`service`]: [`InferenceService`];
+//! - [`router`]: the typed [`InferenceClient`];
+//! - [`service`]: the HTTP-level [`InferenceService`];
 //! - [`fake`]: fake upstream servers for tests, demos and benchmarks (test equipment).
 //!
 //! Not here: authenticating sandboxes, TLS for `inference.local`, storing routes.

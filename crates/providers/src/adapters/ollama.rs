@@ -55,10 +55,9 @@ fn build(route: &Route, req: &ChatRequest, stream: bool) -> Result<Value, Provid
             }
             msg["tool_calls"] = Value::Array(out);
         }
-        if m.role == Role::Tool {
-            if let Some(name) = m.tool_call_id.as_ref().and_then(|id| names.get(id)) {
-                msg["tool_name"] = json!(name);
-            }
+        let tool_name = m.tool_call_id.as_ref().and_then(|id| names.get(id));
+        if let (Role::Tool, Some(name)) = (m.role, tool_name) {
+            msg["tool_name"] = json!(name);
         }
         messages.push(msg);
     }

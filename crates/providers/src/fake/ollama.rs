@@ -19,10 +19,10 @@ fn error(status: u16, message: &str) -> Response<Body> {
 }
 
 pub(crate) async fn handle(call: Call) -> Response<Body> {
-    if let Some(expected) = &call.cfg.credential {
-        if call.bearer() != Some(expected.as_str()) {
-            return error(401, "unauthorized");
-        }
+    if let Some(expected) = &call.cfg.credential
+        && call.bearer() != Some(expected.as_str())
+    {
+        return error(401, "unauthorized");
     }
     match (&call.method, call.path.as_str()) {
         (&Method::POST, "/api/chat") => chat(&call).await,

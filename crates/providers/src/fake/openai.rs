@@ -30,15 +30,15 @@ fn server_error(status: u16) -> Response<Body> {
 }
 
 pub(crate) async fn handle(call: Call) -> Response<Body> {
-    if let Some(expected) = &call.cfg.credential {
-        if call.bearer() != Some(expected.as_str()) {
-            return error(
-                401,
-                "Incorrect API key provided.",
-                "invalid_request_error",
-                json!("invalid_api_key"),
-            );
-        }
+    if let Some(expected) = &call.cfg.credential
+        && call.bearer() != Some(expected.as_str())
+    {
+        return error(
+            401,
+            "Incorrect API key provided.",
+            "invalid_request_error",
+            json!("invalid_api_key"),
+        );
     }
     match (&call.method, call.path.as_str()) {
         (&Method::POST, "/v1/chat/completions") => chat(&call).await,
