@@ -12,7 +12,9 @@ use common::{Sg, free_port};
 fn assert_nothing_created(sg: &Sg) {
     assert!(sg.pid().is_none(), "a gateway was started");
     let sandboxes = sg.state().join("sandboxes");
-    let n = std::fs::read_dir(&sandboxes).map(|d| d.count()).unwrap_or(0);
+    let n = std::fs::read_dir(&sandboxes)
+        .map(|d| d.count())
+        .unwrap_or(0);
     assert_eq!(n, 0, "a sandbox directory was created");
 }
 
@@ -28,10 +30,21 @@ fn bad_names_are_refused_before_anything_is_created() {
         ("Alpha", "uppercase"),
         ("status", "is a sandgate command"),
     ] {
-        let out = sg.run(&["onboard", "--name", name, "--provider", "mock", "--model", "m"]);
+        let out = sg.run(&[
+            "onboard",
+            "--name",
+            name,
+            "--provider",
+            "mock",
+            "--model",
+            "m",
+        ]);
         assert!(!out.ok(), "{name:?} accepted:\n{out}");
         assert!(out.stderr.contains(expect), "{name:?}:\n{out}");
-        assert!(out.stderr.contains("[invalid_name]") && out.stderr.contains("next step:"), "{out}");
+        assert!(
+            out.stderr.contains("[invalid_name]") && out.stderr.contains("next step:"),
+            "{out}"
+        );
     }
     assert_nothing_created(&sg);
 }
@@ -39,16 +52,44 @@ fn bad_names_are_refused_before_anything_is_created() {
 #[test]
 fn missing_credential_names_the_variable() {
     let sg = Sg::new();
-    let out = sg.run(&["onboard", "--name", "gem", "--provider", "gemini-api", "--model", "gemini-2.5-flash-lite"]);
+    let out = sg.run(&[
+        "onboard",
+        "--name",
+        "gem",
+        "--provider",
+        "gemini-api",
+        "--model",
+        "gemini-2.5-flash-lite",
+    ]);
     assert!(!out.ok(), "{out}");
     assert!(out.stderr.contains("GEMINI_API_KEY"), "{out}");
     assert!(out.stderr.contains("export GEMINI_API_KEY="), "{out}");
     let out = sg.run(&[
-        "onboard", "--name", "gem", "--provider", "mock", "--model", "m", "--credential-env", "SG_TEST_UNSET_KEY",
+        "onboard",
+        "--name",
+        "gem",
+        "--provider",
+        "mock",
+        "--model",
+        "m",
+        "--credential-env",
+        "SG_TEST_UNSET_KEY",
     ]);
-    assert!(!out.ok() && out.stderr.contains("SG_TEST_UNSET_KEY"), "{out}");
+    assert!(
+        !out.ok() && out.stderr.contains("SG_TEST_UNSET_KEY"),
+        "{out}"
+    );
     // JSON form.
-    let out = sg.run(&["onboard", "--name", "gem", "--provider", "openai-api", "--model", "gpt", "--json"]);
+    let out = sg.run(&[
+        "onboard",
+        "--name",
+        "gem",
+        "--provider",
+        "openai-api",
+        "--model",
+        "gpt",
+        "--json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
     assert_eq!(v["error"]["type"], "missing_credential");
@@ -60,17 +101,47 @@ fn port_taken_by_another_program_is_named() {
     let sg = Sg::new();
     let holder = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port().to_string();
-    let out = sg.run(&["onboard", "--name", "p", "--provider", "mock", "--model", "m", "--port", &port]);
+    let out = sg.run(&[
+        "onboard",
+        "--name",
+        "p",
+        "--provider",
+        "mock",
+        "--model",
+        "m",
+        "--port",
+        &port,
+    ]);
     assert!(!out.ok(), "{out}");
-    assert!(out.stderr.contains(&format!("port {port} is already in use")), "{out}");
-    assert!(out.stderr.contains("[port_in_use]") && out.stderr.contains("--port"), "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("port {port} is already in use")),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("[port_in_use]") && out.stderr.contains("--port"),
+        "{out}"
+    );
     assert_nothing_created(&sg);
 
     // With a gateway running, a port recorded for another sandbox names that sandbox.
     let (_, taken) = sg.onboard_mock("first", "m");
     let t = taken.to_string();
-    let out = sg.run(&["onboard", "--name", "second", "--provider", "mock", "--model", "m", "--port", &t]);
-    assert!(!out.ok() && out.stderr.contains("used by sandbox `first`"), "{out}");
+    let out = sg.run(&[
+        "onboard",
+        "--name",
+        "second",
+        "--provider",
+        "mock",
+        "--model",
+        "m",
+        "--port",
+        &t,
+    ]);
+    assert!(
+        !out.ok() && out.stderr.contains("used by sandbox `first`"),
+        "{out}"
+    );
     assert!(!sg.sandbox_dir("second").exists());
     drop(holder);
 }
@@ -90,7 +161,12 @@ fn agent_against_a_stopped_gateway_is_gateway_unreachable() {
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
     assert_eq!(v["error"]["type"], "gateway_unreachable");
-    assert!(v["error"]["remedy"].as_str().unwrap().contains("gateway start"));
+    assert!(
+        v["error"]["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("gateway start")
+    );
 }
 
 #[test]
@@ -100,13 +176,25 @@ fn failing_upstream_fails_verification_and_agent_turns() {
     let endpoint = format!("http://127.0.0.1:{closed}/v1");
     let port = free_port().to_string();
     let out = sg.run(&[
-        "onboard", "--name", "broken", "--provider", "compatible-endpoint", "--model", "m",
-        "--endpoint", &endpoint, "--port", &port,
+        "onboard",
+        "--name",
+        "broken",
+        "--provider",
+        "compatible-endpoint",
+        "--model",
+        "m",
+        "--endpoint",
+        &endpoint,
+        "--port",
+        &port,
     ]);
     assert!(!out.ok(), "verification should fail:\n{out}");
     assert!(out.stdout.contains("[8/8]"), "{out}");
     assert!(out.stderr.contains("upstream_error"), "{out}");
-    assert!(out.stderr.contains("not verified") && out.stderr.contains("broken destroy"), "{out}");
+    assert!(
+        out.stderr.contains("not verified") && out.stderr.contains("broken destroy"),
+        "{out}"
+    );
 
     // The sandbox stays, marked not verified; status says which and exits non-zero.
     let (out, status) = sg.json(&["status", "--json"]);
@@ -116,12 +204,17 @@ fn failing_upstream_fails_verification_and_agent_turns() {
     assert_eq!(status["sandboxes"][0]["ready"], false);
     assert_eq!(status["sandboxes"][0]["inference"], "unreachable");
     let out = sg.run(&["status"]);
-    assert!(!out.ok() && out.stdout.contains("Degraded: broken"), "{out}");
+    assert!(
+        !out.ok() && out.stdout.contains("Degraded: broken"),
+        "{out}"
+    );
 
     let out = sg.run(&["broken", "agent", "--agent", "main", "-m", "hello"]);
     assert!(!out.ok(), "{out}");
     assert!(out.stderr.contains("upstream_error"), "{out}");
-    let out = sg.run(&["broken", "agent", "--agent", "main", "-m", "hello", "--json"]);
+    let out = sg.run(&[
+        "broken", "agent", "--agent", "main", "-m", "hello", "--json",
+    ]);
     assert!(!out.ok(), "{out}");
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["error"]["type"], "upstream_error");
@@ -138,7 +231,10 @@ fn failing_upstream_fails_verification_and_agent_turns() {
 fn unknown_sandbox_and_completions() {
     let sg = Sg::new();
     let out = sg.run(&["nosuch", "status"]);
-    assert!(!out.ok() && out.stderr.contains("no sandbox named `nosuch`"), "{out}");
+    assert!(
+        !out.ok() && out.stderr.contains("no sandbox named `nosuch`"),
+        "{out}"
+    );
     assert!(out.stderr.contains("onboard"), "{out}");
     let out = sg.run(&["nosuch", "agent", "-m", "x", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();

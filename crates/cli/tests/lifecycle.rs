@@ -26,8 +26,14 @@ fn two_sandboxes_share_one_gateway_through_destroy_and_restart() {
 
     // The second onboard reuses the gateway: same pid, same id, same CA.
     let (second, port_b) = sg.onboard_mock("beta", "mock-beta");
-    assert!(second.stdout.contains("[reuse] Skipping gateway (running)"), "{second}");
-    assert!(second.stdout.contains("Reusing healthy gateway."), "{second}");
+    assert!(
+        second.stdout.contains("[reuse] Skipping gateway (running)"),
+        "{second}"
+    );
+    assert!(
+        second.stdout.contains("Reusing healthy gateway."),
+        "{second}"
+    );
     let g2 = gateway(&sg);
     assert_eq!(g1["pid"], g2["pid"]);
     assert_eq!(g1["id"], g2["id"]);
@@ -51,11 +57,34 @@ fn two_sandboxes_share_one_gateway_through_destroy_and_restart() {
     assert!(out.ok(), "status should be healthy:\n{out}");
     assert_eq!(status["sandboxes"][1]["inference"], "healthy");
     let human = sg.run(&["status"]);
-    assert!(human.ok() && human.stdout.contains("alpha") && human.stdout.contains("beta"), "{human}");
+    assert!(
+        human.ok() && human.stdout.contains("alpha") && human.stdout.contains("beta"),
+        "{human}"
+    );
 
     // Concurrent turns, each on its own model, over the gateway.
-    let a = sg.spawn(&["alpha", "agent", "--agent", "main", "-m", "Test from alpha", "--session-id", "debug", "--json"]);
-    let b = sg.spawn(&["beta", "agent", "--agent", "main", "-m", "Test from beta", "--session-id", "debug", "--json"]);
+    let a = sg.spawn(&[
+        "alpha",
+        "agent",
+        "--agent",
+        "main",
+        "-m",
+        "Test from alpha",
+        "--session-id",
+        "debug",
+        "--json",
+    ]);
+    let b = sg.spawn(&[
+        "beta",
+        "agent",
+        "--agent",
+        "main",
+        "-m",
+        "Test from beta",
+        "--session-id",
+        "debug",
+        "--json",
+    ]);
     for (child, model, name) in [(a, "mock-alpha", "alpha"), (b, "mock-beta", "beta")] {
         let out = common::Out::from(child.wait_with_output().unwrap());
         assert!(out.ok(), "{out}");
@@ -75,7 +104,10 @@ fn two_sandboxes_share_one_gateway_through_destroy_and_restart() {
     let out = sg.run(&["beta", "agent", "--agent", "main", "-m", "still there?"]);
     assert!(out.ok(), "{out}");
     let out = sg.run(&["alpha", "status"]);
-    assert!(!out.ok() && out.stderr.contains("no sandbox named `alpha`"), "{out}");
+    assert!(
+        !out.ok() && out.stderr.contains("no sandbox named `alpha`"),
+        "{out}"
+    );
 
     // Stop: status tells the truth and exits non-zero.
     let pid = g1["pid"].as_u64().unwrap() as u32;
@@ -99,10 +131,22 @@ fn two_sandboxes_share_one_gateway_through_destroy_and_restart() {
     assert_ne!(g3["pid"], g1["pid"]);
     assert_eq!(g3["caFingerprint"], g1["caFingerprint"]);
     assert_eq!(g3["id"], g1["id"]);
-    let out = sg.run(&["beta", "agent", "--agent", "main", "-m", "after restart", "--json"]);
+    let out = sg.run(&[
+        "beta",
+        "agent",
+        "--agent",
+        "main",
+        "-m",
+        "after restart",
+        "--json",
+    ]);
     assert!(out.ok(), "{out}");
     let (_, devices) = sg.json(&["beta", "devices", "list", "--json"]);
-    assert_eq!(devices["result"]["pending"].as_array().map(Vec::len), Some(0), "{devices}");
+    assert_eq!(
+        devices["result"]["pending"].as_array().map(Vec::len),
+        Some(0),
+        "{devices}"
+    );
     let (out, list) = sg.json(&["list", "--json"]);
     assert!(out.ok());
     assert_eq!(list["sandboxes"][0]["port"], port_b);
@@ -110,7 +154,10 @@ fn two_sandboxes_share_one_gateway_through_destroy_and_restart() {
 
     // start is idempotent.
     let out = sg.run(&["gateway", "start"]);
-    assert!(out.ok() && out.stdout.contains("Reusing healthy gateway"), "{out}");
+    assert!(
+        out.ok() && out.stdout.contains("Reusing healthy gateway"),
+        "{out}"
+    );
     assert_eq!(gateway(&sg)["pid"], g3["pid"]);
 }
 
@@ -121,7 +168,9 @@ fn stale_pid_file_is_cleaned_up() {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let dead = child.id();
     child.wait().unwrap();
-    wait_until("the child to disappear", Duration::from_secs(5), || !alive(dead));
+    wait_until("the child to disappear", Duration::from_secs(5), || {
+        !alive(dead)
+    });
     std::fs::write(sg.state().join("gateway.pid"), format!("{dead}\n")).unwrap();
 
     let out = sg.run(&["gateway", "status"]);
@@ -159,10 +208,17 @@ fn exec_runs_in_the_sandbox_environment_without_provider_keys() {
         .unwrap();
     let out = common::Out::from(out);
     assert_eq!(out.code, Some(7), "{out}");
-    assert!(out.stdout.contains(&format!("URL=ws://127.0.0.1:{port}")), "{out}");
+    assert!(
+        out.stdout.contains(&format!("URL=ws://127.0.0.1:{port}")),
+        "{out}"
+    );
     assert!(out.stdout.contains(&format!("PORT={port}")), "{out}");
     assert!(out.stdout.contains("SB=envbox"), "{out}");
-    assert!(out.stdout.contains(&format!("PROXY=http://127.0.0.1:{port}")), "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("PROXY=http://127.0.0.1:{port}")),
+        "{out}"
+    );
     assert!(out.stdout.contains("NOPROXY=127.0.0.1,localhost"), "{out}");
     assert!(out.stdout.contains("TOK=set"), "{out}");
     assert!(out.stdout.contains("KEY=none"), "{out}");
@@ -170,8 +226,48 @@ fn exec_runs_in_the_sandbox_environment_without_provider_keys() {
     assert!(std::path::Path::new(&ca_line[3..]).is_file(), "{out}");
 
     // Inside that environment `sandgate agent` finds its sandbox from SANDGATE_SANDBOX.
-    let out = sg.run(&["envbox", "exec", "--", common::SANDGATE, "agent", "-m", "hi from inside", "--json"]);
+    let out = sg.run(&[
+        "envbox",
+        "exec",
+        "--",
+        common::SANDGATE,
+        "agent",
+        "-m",
+        "hi from inside",
+        "--json",
+    ]);
     assert!(out.ok(), "{out}");
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["sandbox"], "envbox");
+}
+
+#[test]
+fn connect_opens_the_shell_with_the_sandbox_environment() {
+    use std::io::Write;
+    let sg = Sg::new();
+    let (_, port) = sg.onboard_mock("shellbox", "mock-model");
+    let mut child = sg
+        .cmd(&["shellbox", "connect"])
+        .env("SHELL", "/bin/sh")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo \"in $SANDGATE_SANDBOX on $OPENCLAW_GATEWAY_PORT\"; exit 4\n")
+        .unwrap();
+    let out = common::Out::from(child.wait_with_output().unwrap());
+    assert_eq!(out.code, Some(4), "{out}");
+    assert!(
+        out.stdout.contains(&format!("in shellbox on {port}")),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("Connected to sandbox `shellbox`"),
+        "{out}"
+    );
 }

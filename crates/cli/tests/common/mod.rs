@@ -26,7 +26,10 @@ pub struct Sg {
 impl Sg {
     pub fn new() -> Sg {
         Sg {
-            dir: tempfile::Builder::new().prefix("sg-e2e-").tempdir().expect("tempdir"),
+            dir: tempfile::Builder::new()
+                .prefix("sg-e2e-")
+                .tempdir()
+                .expect("tempdir"),
         }
     }
 
@@ -38,7 +41,9 @@ impl Sg {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(SANDGATE);
         c.arg("--state-dir").arg(self.state()).args(args);
-        c.env("NO_COLOR", "1").env_remove("SANDGATE_STATE_DIR").env_remove("SANDGATE_SANDBOX");
+        c.env("NO_COLOR", "1")
+            .env_remove("SANDGATE_STATE_DIR")
+            .env_remove("SANDGATE_SANDBOX");
         for v in CREDENTIAL_VARS {
             c.env_remove(v);
         }
@@ -63,7 +68,15 @@ impl Sg {
         let port = free_port();
         let p = port.to_string();
         let out = self.run(&[
-            "onboard", "--name", name, "--provider", "mock", "--model", model, "--port", &p,
+            "onboard",
+            "--name",
+            name,
+            "--provider",
+            "mock",
+            "--model",
+            model,
+            "--port",
+            &p,
             "--non-interactive",
         ]);
         assert!(out.ok(), "onboard {name} failed:\n{out}");
@@ -91,7 +104,11 @@ impl Sg {
 impl Drop for Sg {
     fn drop(&mut self) {
         let Some(pid) = self.pid() else { return };
-        let _ = self.cmd(&["gateway", "stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = self
+            .cmd(&["gateway", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         if alive(pid) {
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
         }
@@ -152,6 +169,10 @@ impl From<Output> for Out {
 
 impl std::fmt::Display for Out {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {:?}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
