@@ -175,19 +175,26 @@ fn failing_upstream_fails_verification_and_agent_turns() {
     let closed = free_port();
     let endpoint = format!("http://127.0.0.1:{closed}/v1");
     let port = free_port().to_string();
-    let out = sg.run(&[
-        "onboard",
-        "--name",
-        "broken",
-        "--provider",
-        "compatible-endpoint",
-        "--model",
-        "m",
-        "--endpoint",
-        &endpoint,
-        "--port",
-        &port,
-    ]);
+    let out = common::Out::from(
+        sg.cmd(&[
+            "onboard",
+            "--name",
+            "broken",
+            "--provider",
+            "compatible-endpoint",
+            "--model",
+            "m",
+            "--endpoint",
+            &endpoint,
+            "--port",
+            &port,
+            "--credential-env",
+            "SG_TEST_SECRET_KEY",
+        ])
+        .env("SG_TEST_SECRET_KEY", "sk-test-secret-4242")
+        .output()
+        .unwrap(),
+    );
     assert!(!out.ok(), "verification should fail:\n{out}");
     assert!(out.stdout.contains("[8/8]"), "{out}");
     assert!(out.stderr.contains("upstream_error"), "{out}");
@@ -195,6 +202,15 @@ fn failing_upstream_fails_verification_and_agent_turns() {
         out.stderr.contains("not verified") && out.stderr.contains("broken destroy"),
         "{out}"
     );
+
+    // The provider key stays in the gateway: not in output, logs, or the sandbox's files.
+    assert!(!out.all().contains("sk-test-secret-4242"));
+    let log = std::fs::read_to_string(sg.state().join("logs/gateway.log")).unwrap();
+    assert!(!log.contains("sk-test-secret-4242"));
+    for f in ["env", "sandbox.json", "gateway-token"] {
+        let text = std::fs::read_to_string(sg.sandbox_dir("broken").join(f)).unwrap();
+        assert!(!text.contains("sk-test-secret-4242"), "{f}");
+    }
 
     // The sandbox stays, marked not verified; status says which and exits non-zero.
     let (out, status) = sg.json(&["status", "--json"]);
