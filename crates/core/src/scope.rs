@@ -199,6 +199,17 @@ impl ScopeSet {
             .collect()
     }
 
+    /// The scopes of `self` (a grant ceiling) that `requested` covers, literally or by
+    /// implication, plus the literal matches: what a policy grants for a request. A request for
+    /// `operator.admin` under a read/write/approvals ceiling yields all three.
+    pub fn grantable_for(&self, requested: &ScopeSet) -> ScopeSet {
+        self.iter()
+            .filter(|c| requested.satisfies(c))
+            .cloned()
+            .collect::<ScopeSet>()
+            .union(&self.granted(requested))
+    }
+
     /// Union of two sets.
     pub fn union(&self, other: &ScopeSet) -> ScopeSet {
         self.0.union(&other.0).cloned().collect()
@@ -349,6 +360,17 @@ mod tests {
             ceiling.missing(&req).to_strings(),
             vec!["operator.admin", "operator.pairing"]
         );
+    }
+
+    #[test]
+    fn a_broad_request_gets_everything_it_implies_within_the_ceiling() {
+        let ceiling = set(&["operator.read", "operator.write", "operator.approvals"]);
+        let got = ceiling.grantable_for(&set(&["operator.admin"]).normalized());
+        assert_eq!(got.to_strings(), vec!["operator.approvals", "operator.read", "operator.write"]);
+        let got = ceiling.grantable_for(&set(&["operator.write"]).normalized());
+        assert_eq!(got.to_strings(), vec!["operator.read", "operator.write"]);
+        let got = ceiling.grantable_for(&set(&["operator.pairing"]));
+        assert!(got.is_empty());
     }
 
     #[test]

@@ -212,6 +212,14 @@ pub fn approve(
         approved_at_ms: now,
         approved_via: approver.provenance(),
     });
+    if rec.public_key != p.public_key {
+        // A new key is a new device: it inherits nothing of the old key's baseline, roles or
+        // tokens, so an approver grants exactly what the request shows (no escalation through
+        // a key change).
+        rec.roles.clear();
+        rec.approved_scopes = ScopeSet::new();
+        rec.tokens.clear();
+    }
     rec.public_key = p.public_key.clone();
     rec.metadata = p.metadata.clone();
     rec.role = p.role;

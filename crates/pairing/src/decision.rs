@@ -688,7 +688,7 @@ pub fn decide_deviceless(
     }
     Ok(Decision::Approved {
         role: Role::Operator,
-        scopes: policy.ceiling.granted(&requested),
+        scopes: policy.ceiling.grantable_for(&requested),
         device_token: None,
         not_granted: policy.ceiling.missing(&requested),
     })
@@ -737,7 +737,15 @@ pub fn decide(
         .as_ref()
         .is_some_and(|p| p.public_key != device.public_key);
 
-    let decision = if eligible && role == Role::Operator && !key_changed {
+    // A token a human revoked stays revoked until a human approves again: policy never
+    // silently re-grants a revoked role.
+    let revoked = next
+        .paired
+        .as_ref()
+        .and_then(|p| p.tokens.get(&role))
+        .is_some_and(|t| t.revoked_at_ms.is_some());
+
+    let decision = if eligible && role == Role::Operator && !key_changed && !revoked {
         decide_eligible(
             attempt,
             device,
@@ -793,7 +801,7 @@ fn decide_eligible(
         .map(|p| p.approved_scopes.clone())
         .unwrap_or_default();
     let grantable = baseline.union(&policy.ceiling);
-    let grant = grantable.granted(requested);
+    let grant = grantable.grantable_for(requested);
     let missing = grantable.missing(requested);
 
     if !missing.is_empty() && policy.mode == PolicyMode::Strict {

@@ -63,7 +63,8 @@ async fn approver_deadlock<S: Store>(
     else {
         panic!("{d:?}")
     };
-    assert_eq!(granted.to_csv(), "operator.read,operator.write");
+    // An admin request gets everything admin implies within baseline ∪ ceiling.
+    assert_eq!(granted.to_csv(), "operator.approvals,operator.pairing,operator.read,operator.write");
     assert!(pending.remedy.contains(&format!(
         "sandgate alpha devices approve {}",
         pending.request_id
@@ -97,7 +98,7 @@ async fn approver_deadlock<S: Store>(
         .unwrap();
     assert_eq!(
         approved_scopes(&d),
-        "operator.admin,operator.read,operator.write"
+        "operator.admin,operator.approvals,operator.pairing,operator.read,operator.write"
     );
 }
 
@@ -241,7 +242,7 @@ async fn two_consecutive_upgrades<S: Store>(
         .unwrap();
     assert_eq!(
         approved_scopes(&d),
-        "operator.admin,operator.pairing,operator.read,operator.write"
+        "operator.admin,operator.approvals,operator.pairing,operator.read,operator.write"
     );
 }
 
