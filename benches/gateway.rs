@@ -23,7 +23,7 @@ use sandgate::gateway::client::{self, AgentTurn, ClientOptions};
 use sandgate::gateway::{Gateway, GatewayOptions, RouteSpec, SandboxSpec};
 use sandgate::providers::ProviderKind;
 use sandgate::providers::fake::{FakeConfig, FakeKind, FakeUpstream};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[derive(Clone, serde::Deserialize, serde::Serialize)]
 struct Sb {
@@ -40,13 +40,20 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(run(quick));
 }
 
 /// Child: a gateway with `n` sandboxes routed to `upstream` (OpenAI-compatible).
 fn serve_child(dir: &str, n: usize, upstream: &str) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let gw = Gateway::open(GatewayOptions::new(dir)).await.unwrap();
         let mut out = Vec::new();
@@ -58,15 +65,29 @@ fn serve_child(dir: &str, n: usize, upstream: &str) {
                 credential: None,
                 credential_env: None,
             };
-            let spec = SandboxSpec { name: format!("sb{i}"), route, port: 0, network_policies: vec![] };
+            let spec = SandboxSpec {
+                name: format!("sb{i}"),
+                route,
+                port: 0,
+                network_policies: vec![],
+            };
             let info = gw.create_sandbox(spec).await.unwrap();
-            out.push(Sb { name: info.name, port: info.port, token: info.token, device_dir: info.device_dir.display().to_string() });
+            out.push(Sb {
+                name: info.name,
+                port: info.port,
+                token: info.token,
+                device_dir: info.device_dir.display().to_string(),
+            });
         }
         println!("{}", serde_json::to_string(&out).unwrap());
         // Serve until the parent closes our stdin.
         tokio::task::spawn_blocking(|| {
             let mut s = String::new();
-            while std::io::stdin().read_line(&mut s).map(|n| n > 0).unwrap_or(false) {
+            while std::io::stdin()
+                .read_line(&mut s)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {
                 s.clear();
             }
         })
@@ -86,22 +107,39 @@ impl ChildGw {
     fn start(n: usize, upstream: &str) -> ChildGw {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--serve-gateway", &dir.path().display().to_string(), &n.to_string(), upstream])
+            .args([
+                "--serve-gateway",
+                &dir.path().display().to_string(),
+                &n.to_string(),
+                upstream,
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let sandboxes = serde_json::from_str(&line).unwrap();
-        ChildGw { child, sandboxes, _dir: dir }
+        ChildGw {
+            child,
+            sandboxes,
+            _dir: dir,
+        }
     }
 
     /// (VmRSS, VmHWM) in KiB.
     fn rss(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         let field = |k: &str| {
-            status.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+            status
+                .lines()
+                .find(|l| l.starts_with(k))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
         };
         (field("VmRSS:"), field("VmHWM:"))
     }
@@ -142,13 +180,25 @@ impl Run {
 }
 
 /// `total` chat completions over `conc` workers against `url`.
-async fn load(http: &reqwest::Client, url: &str, token: Option<&str>, stream: bool, conc: usize, total: usize) -> Run {
+async fn load(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    stream: bool,
+    conc: usize,
+    total: usize,
+) -> Run {
     let body = json!({"model": "x", "messages": [{"role": "user", "content": "benchmark"}], "stream": stream});
     let per = total / conc;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..conc {
-        let (http, url, body, token) = (http.clone(), url.to_owned(), body.clone(), token.map(str::to_owned));
+        let (http, url, body, token) = (
+            http.clone(),
+            url.to_owned(),
+            body.clone(),
+            token.map(str::to_owned),
+        );
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut ttft, mut errors) = (Vec::with_capacity(per), Vec::new(), 0);
             for _ in 0..per {
@@ -185,7 +235,12 @@ async fn load(http: &reqwest::Client, url: &str, token: Option<&str>, stream: bo
             (lat, ttft, errors)
         }));
     }
-    let mut run = Run { lat: Vec::new(), ttft: Vec::new(), errors: 0, elapsed: Duration::ZERO };
+    let mut run = Run {
+        lat: Vec::new(),
+        ttft: Vec::new(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
     for t in tasks {
         let (l, f, e) = t.await.unwrap();
         run.lat.extend(l);
@@ -202,22 +257,39 @@ async fn run(quick: bool) {
     let scale = if quick { 1 } else { 4 };
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default();
     println!("# sandgate benchmarks");
-    println!("machine: {} cores ({cpu}), {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), std::env::consts::OS);
+    println!(
+        "machine: {} cores ({cpu}), {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        std::env::consts::OS
+    );
 
     // 1. Added latency and throughput: gateway /v1 vs the same fake called directly.
-    let fake = FakeUpstream::spawn(FakeConfig::new(FakeKind::OpenAi).label("bench").tokens(8)).await.unwrap();
+    let fake = FakeUpstream::spawn(FakeConfig::new(FakeKind::OpenAi).label("bench").tokens(8))
+        .await
+        .unwrap();
     let gw = ChildGw::start(1, &fake.base_url());
     let sb = gw.sandboxes[0].clone();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(128).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .build()
+        .unwrap();
     let direct_url = format!("{}/chat/completions", fake.base_url());
     let gw_url = format!("http://127.0.0.1:{}/v1/chat/completions", sb.port);
     load(&http, &gw_url, Some(&sb.token), false, 4, 200).await; // warm-up
     load(&http, &direct_url, None, false, 4, 200).await;
     println!("\n## /v1/chat/completions: direct vs through the gateway");
-    println!("| mode | conc | direct p50 ms | direct p99 ms | gateway p50 ms | gateway p99 ms | added p50 ms | added p99 ms | direct req/s | gateway req/s | gateway/direct | errors |");
+    println!(
+        "| mode | conc | direct p50 ms | direct p99 ms | gateway p50 ms | gateway p99 ms | added p50 ms | added p99 ms | direct req/s | gateway req/s | gateway/direct | errors |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for stream in [false, true] {
         for conc in [1usize, 16, 64] {
@@ -229,20 +301,33 @@ async fn run(quick: bool) {
             println!(
                 "| {} | {conc} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0}% | {} |",
                 if stream { "stream" } else { "non-stream" },
-                ms(pct(&d.lat, 0.5)), ms(pct(&d.lat, 0.99)), ms(pct(&g.lat, 0.5)), ms(pct(&g.lat, 0.99)),
-                ms(add(0.5)), ms(add(0.99)), d.rps(), g.rps(), 100.0 * g.rps() / d.rps().max(1e-9), d.errors + g.errors,
+                ms(pct(&d.lat, 0.5)),
+                ms(pct(&d.lat, 0.99)),
+                ms(pct(&g.lat, 0.5)),
+                ms(pct(&g.lat, 0.99)),
+                ms(add(0.5)),
+                ms(add(0.99)),
+                d.rps(),
+                g.rps(),
+                100.0 * g.rps() / d.rps().max(1e-9),
+                d.errors + g.errors,
             );
             if stream && conc == 1 {
                 println!(
                     "|   time to first token (conc 1) | | direct p50 {} / p99 {} | | gateway p50 {} / p99 {} | | | | | | | |",
-                    ms(pct(&d.ttft, 0.5)), ms(pct(&d.ttft, 0.99)), ms(pct(&g.ttft, 0.5)), ms(pct(&g.ttft, 0.99))
+                    ms(pct(&d.ttft, 0.5)),
+                    ms(pct(&d.ttft, 0.99)),
+                    ms(pct(&g.ttft, 0.5)),
+                    ms(pct(&g.ttft, 0.99))
                 );
             }
         }
     }
 
     // 2. Handshakes: the sandbox's pre-approved device reconnecting with the sandbox token.
-    println!("\n## WebSocket handshakes (challenge, signed device proof, pairing decision, hello-ok)");
+    println!(
+        "\n## WebSocket handshakes (challenge, signed device proof, pairing decision, hello-ok)"
+    );
     let url = format!("ws://127.0.0.1:{}", sb.port);
     let opts = {
         let mut o = ClientOptions::new(url);
@@ -282,14 +367,25 @@ async fn run(quick: bool) {
         lat.sort();
         println!(
             "- concurrency {conc}: {} handshakes in {:.2} s = {:.0}/s, p50 {} ms, p99 {} ms, errors {errors}",
-            lat.len(), el.as_secs_f64(), lat.len() as f64 / el.as_secs_f64(), ms(pct(&lat, 0.5)), ms(pct(&lat, 0.99))
+            lat.len(),
+            el.as_secs_f64(),
+            lat.len() as f64 / el.as_secs_f64(),
+            ms(pct(&lat, 0.5)),
+            ms(pct(&lat, 0.99))
         );
     }
     drop(gw);
 
     // 3. 10 sandboxes x 50 concurrent streaming agent turns.
     println!("\n## 10 sandboxes x 50 concurrent streaming agent turns");
-    let slow = FakeUpstream::spawn(FakeConfig::new(FakeKind::OpenAi).label("load").tokens(16).latency(Duration::from_millis(2))).await.unwrap();
+    let slow = FakeUpstream::spawn(
+        FakeConfig::new(FakeKind::OpenAi)
+            .label("load")
+            .tokens(16)
+            .latency(Duration::from_millis(2)),
+    )
+    .await
+    .unwrap();
     let gw = ChildGw::start(10, &slow.base_url());
     let (idle_rss, _) = gw.rss();
     let start = Instant::now();
@@ -302,7 +398,11 @@ async fn run(quick: bool) {
                 let mut o = ClientOptions::new(format!("ws://127.0.0.1:{}", sb.port));
                 o.token = Some(sb.token.clone());
                 o.timeout = Duration::from_secs(60);
-                let turn = AgentTurn { agent_id: "main".into(), message: format!("load {i}"), session_id: format!("s{i}") };
+                let turn = AgentTurn {
+                    agent_id: "main".into(),
+                    message: format!("load {i}"),
+                    session_id: format!("s{i}"),
+                };
                 let ok = match client::connect(o).await {
                     Ok(mut c) => {
                         let r = c.agent(turn, |_| {}).await;
@@ -324,7 +424,10 @@ async fn run(quick: bool) {
     let (_, peak) = gw.rss();
     println!(
         "- 500 turns in {:.2} s, errors {}, gateway idle RSS {:.1} MiB, peak RSS {:.1} MiB",
-        el.as_secs_f64(), errors.load(std::sync::atomic::Ordering::Relaxed), idle_rss as f64 / 1024.0, peak as f64 / 1024.0
+        el.as_secs_f64(),
+        errors.load(std::sync::atomic::Ordering::Relaxed),
+        idle_rss as f64 / 1024.0,
+        peak as f64 / 1024.0
     );
     drop(gw);
     std::io::stdout().flush().unwrap();

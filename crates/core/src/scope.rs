@@ -366,7 +366,10 @@ mod tests {
     fn a_broad_request_gets_everything_it_implies_within_the_ceiling() {
         let ceiling = set(&["operator.read", "operator.write", "operator.approvals"]);
         let got = ceiling.grantable_for(&set(&["operator.admin"]).normalized());
-        assert_eq!(got.to_strings(), vec!["operator.approvals", "operator.read", "operator.write"]);
+        assert_eq!(
+            got.to_strings(),
+            vec!["operator.approvals", "operator.read", "operator.write"]
+        );
         let got = ceiling.grantable_for(&set(&["operator.write"]).normalized());
         assert_eq!(got.to_strings(), vec!["operator.read", "operator.write"]);
         let got = ceiling.grantable_for(&set(&["operator.pairing"]));

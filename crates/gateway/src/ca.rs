@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
 
 use crate::fsutil;
@@ -110,7 +110,12 @@ impl GatewayCa {
         let ca_der = pem_cert_der(&ca_pem, &paths.ca_cert)?;
         let fingerprint = fingerprint_of(&ca_der);
         let server_config = Arc::new(server_config(&leaf.0, &leaf.1, &ca_der, &paths)?);
-        Ok(GatewayCa { paths, ca_pem, fingerprint, server_config })
+        Ok(GatewayCa {
+            paths,
+            ca_pem,
+            fingerprint,
+            server_config,
+        })
     }
 
     /// SHA-256 of the CA certificate's DER, as `sha256:<lowercase hex>`.
@@ -146,7 +151,11 @@ fn create_ca() -> Result<(String, String), CaError> {
     dn.push(DnType::OrganizationName, "sandgate");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     params.not_before = rcgen::date_time_ymd(2024, 1, 1);
     params.not_after = rcgen::date_time_ymd(2049, 12, 31);
     let key = KeyPair::generate()?;
@@ -162,7 +171,10 @@ fn issue_leaf(ca_pem: &str, ca_key_pem: &str) -> Result<(String, String), CaErro
     dn.push(DnType::CommonName, INFERENCE_HOST);
     params.distinguished_name = dn;
     params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.not_before = rcgen::date_time_ymd(2024, 1, 1);
     params.not_after = rcgen::date_time_ymd(2049, 12, 31);
@@ -176,8 +188,12 @@ fn leaf_is_usable(cert_pem: &str, key_pem: &str, ca_pem: &str) -> bool {
     if KeyPair::from_pem(key_pem).is_err() {
         return false;
     }
-    let Ok(ca) = pem_cert_der(ca_pem, Path::new("ca.pem")) else { return false };
-    let Ok(leaf) = pem_cert_der(cert_pem, Path::new("leaf.pem")) else { return false };
+    let Ok(ca) = pem_cert_der(ca_pem, Path::new("ca.pem")) else {
+        return false;
+    };
+    let Ok(leaf) = pem_cert_der(cert_pem, Path::new("leaf.pem")) else {
+        return false;
+    };
     verify_chain(&leaf, &ca)
 }
 
@@ -188,11 +204,15 @@ pub fn verify_chain(leaf: &[u8], ca: &[u8]) -> bool {
         return false;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let Ok(verifier) = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build()
+    let Ok(verifier) =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
     else {
         return false;
     };
-    let Ok(name) = rustls::pki_types::ServerName::try_from(INFERENCE_HOST) else { return false };
+    let Ok(name) = rustls::pki_types::ServerName::try_from(INFERENCE_HOST) else {
+        return false;
+    };
     use rustls::client::danger::ServerCertVerifier;
     verifier
         .verify_server_cert(
@@ -213,14 +233,20 @@ fn server_config(
 ) -> Result<rustls::ServerConfig, CaError> {
     let leaf_der = pem_cert_der(leaf_pem, &paths.leaf_cert)?;
     let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-        .map_err(|source| CaError::Io { path: paths.leaf_key.clone(), source })?
+        .map_err(|source| CaError::Io {
+            path: paths.leaf_key.clone(),
+            source,
+        })?
         .ok_or_else(|| CaError::EmptyPem(paths.leaf_key.clone()))?;
-    let chain = vec![CertificateDer::from(leaf_der), CertificateDer::from(ca_der.to_vec())];
+    let chain = vec![
+        CertificateDer::from(leaf_der),
+        CertificateDer::from(ca_der.to_vec()),
+    ];
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(chain, PrivateKeyDer::from(key))?;
+        .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -230,18 +256,31 @@ pub fn pem_cert_der(pem: &str, path: &Path) -> Result<Vec<u8>, CaError> {
     let mut reader = pem.as_bytes();
     match rustls_pemfile::certs(&mut reader).next() {
         Some(Ok(der)) => Ok(der.to_vec()),
-        Some(Err(source)) => Err(CaError::Io { path: path.to_path_buf(), source }),
+        Some(Err(source)) => Err(CaError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
         None => Err(CaError::EmptyPem(path.to_path_buf())),
     }
 }
 
 fn read(path: &Path) -> Result<String, CaError> {
-    fs::read_to_string(path).map_err(|source| CaError::Io { path: path.to_path_buf(), source })
+    fs::read_to_string(path).map_err(|source| CaError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn write(path: &Path, bytes: &[u8], private: bool) -> Result<(), CaError> {
-    let res = if private { fsutil::write_private(path, bytes) } else { fsutil::write_public(path, bytes) };
-    res.map_err(|source| CaError::Io { path: path.to_path_buf(), source })
+    let res = if private {
+        fsutil::write_private(path, bytes)
+    } else {
+        fsutil::write_public(path, bytes)
+    };
+    res.map_err(|source| CaError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -296,7 +335,8 @@ mod tests {
         let c = GatewayCa::load_or_create(two.path()).unwrap();
         assert_eq!(b.fingerprint(), c.fingerprint());
         let ca = pem_cert_der(c.ca_pem(), &p2.ca_cert).unwrap();
-        let leaf = pem_cert_der(&fs::read_to_string(&p2.leaf_cert).unwrap(), &p2.leaf_cert).unwrap();
+        let leaf =
+            pem_cert_der(&fs::read_to_string(&p2.leaf_cert).unwrap(), &p2.leaf_cert).unwrap();
         assert!(verify_chain(&leaf, &ca));
     }
 }

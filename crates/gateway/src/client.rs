@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use sandgate_core::connect::{ClientId, ClientInfo, ClientMode, ConnectAuth, ConnectParams, DeviceProof};
+use sandgate_core::connect::{
+    ClientId, ClientInfo, ClientMode, ConnectAuth, ConnectParams, DeviceProof,
+};
 use sandgate_core::frame::{Frame, RequestFrame};
 use sandgate_core::identity::DeviceIdentity;
 use sandgate_core::signature::{SignatureVersion, payload_to_sign};
@@ -197,36 +199,53 @@ fn load_stored_token(dir: &Path, device_id: &str) -> Option<String> {
     if v.get("deviceId")?.as_str()? != device_id {
         return None;
     }
-    v.pointer("/tokens/operator/token")?.as_str().map(str::to_owned)
+    v.pointer("/tokens/operator/token")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 fn store_token(dir: &Path, device_id: &str, auth: &Value) -> Result<(), ClientError> {
-    let Some(token) = auth.get("deviceToken").and_then(Value::as_str) else { return Ok(()) };
+    let Some(token) = auth.get("deviceToken").and_then(Value::as_str) else {
+        return Ok(());
+    };
     let doc = json!({
         "version": 1,
         "deviceId": device_id,
         "tokens": {"operator": {"token": token, "role": "operator", "scopes": auth.get("scopes").cloned().unwrap_or(json!([])), "updatedAtMs": now_ms()}},
     });
-    fsutil::write_private(&dir.join("device-auth.json"), doc.to_string().as_bytes()).map_err(|e| ClientError::Identity(e.to_string()))
+    fsutil::write_private(&dir.join("device-auth.json"), doc.to_string().as_bytes())
+        .map_err(|e| ClientError::Identity(e.to_string()))
 }
 
 fn load_or_create_identity(dir: &Path) -> Result<DeviceIdentity, ClientError> {
     let path = dir.join("device.json");
     if path.exists() {
-        return DeviceIdentity::load(&path).map_err(|e| ClientError::Identity(format!("{}: {e}", path.display())));
+        return DeviceIdentity::load(&path)
+            .map_err(|e| ClientError::Identity(format!("{}: {e}", path.display())));
     }
     std::fs::create_dir_all(dir).map_err(|e| ClientError::Identity(e.to_string()))?;
     let id = DeviceIdentity::generate();
-    id.save(&path).map_err(|e| ClientError::Identity(e.to_string()))?;
+    id.save(&path)
+        .map_err(|e| ClientError::Identity(e.to_string()))?;
     Ok(id)
 }
 
 fn error_from(err: &Value) -> ClientError {
     let code = err.get("code").and_then(Value::as_str).unwrap_or_default();
-    let message = err.get("message").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let message = err
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let details = err.get("details").cloned().unwrap_or(Value::Null);
-    let dcode = details.get("code").and_then(Value::as_str).unwrap_or_default();
-    let remedy = details.get("remedy").and_then(Value::as_str).map(str::to_owned);
+    let dcode = details
+        .get("code")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let remedy = details
+        .get("remedy")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     match (code, dcode) {
         (_, "PAIRING_REQUIRED") => ClientError::PairingRequired {
             request_id: details.get("requestId").and_then(Value::as_str).map(str::to_owned),
@@ -256,38 +275,65 @@ async fn recv_json(ws: &mut Ws) -> Result<Value, ClientError> {
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(t))) => {
-                return serde_json::from_str(t.as_str()).map_err(|e| ClientError::Protocol(format!("bad frame: {e}")));
+                return serde_json::from_str(t.as_str())
+                    .map_err(|e| ClientError::Protocol(format!("bad frame: {e}")));
             }
             Some(Ok(Message::Close(frame))) => {
-                let (code, reason) = frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1005, String::new()));
+                let (code, reason) = frame
+                    .map(|f| (u16::from(f.code), f.reason.to_string()))
+                    .unwrap_or((1005, String::new()));
                 return Err(ClientError::Closed { code, reason });
             }
             Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(ClientError::Closed { code: 1006, reason: e.to_string() }),
-            None => return Err(ClientError::Closed { code: 1006, reason: "connection ended".into() }),
+            Some(Err(e)) => {
+                return Err(ClientError::Closed {
+                    code: 1006,
+                    reason: e.to_string(),
+                });
+            }
+            None => {
+                return Err(ClientError::Closed {
+                    code: 1006,
+                    reason: "connection ended".into(),
+                });
+            }
         }
     }
 }
 
 async fn send(ws: &mut Ws, frame: &Frame) -> Result<(), ClientError> {
     let text = serde_json::to_string(frame).map_err(|e| ClientError::Protocol(e.to_string()))?;
-    ws.send(Message::Text(text.into())).await.map_err(|e| ClientError::Closed { code: 1006, reason: e.to_string() })
+    ws.send(Message::Text(text.into()))
+        .await
+        .map_err(|e| ClientError::Closed {
+            code: 1006,
+            reason: e.to_string(),
+        })
 }
 
 /// Connects and completes the handshake.
 pub async fn connect(opts: ClientOptions) -> Result<Connection, ClientError> {
     let conn = tokio::time::timeout(opts.timeout, connect_once(&opts))
         .await
-        .map_err(|_| ClientError::Unreachable { url: opts.url.clone(), detail: "handshake timed out".into() })??;
-    let (Some(wait), Some(request_id)) = (opts.wait_for_approval, conn.pending_request.clone()) else { return Ok(conn) };
+        .map_err(|_| ClientError::Unreachable {
+            url: opts.url.clone(),
+            detail: "handshake timed out".into(),
+        })??;
+    let (Some(wait), Some(request_id)) = (opts.wait_for_approval, conn.pending_request.clone())
+    else {
+        return Ok(conn);
+    };
     let mut conn = conn;
     let resolved = tokio::time::timeout(wait, async {
         loop {
             let v = recv_json(&mut conn.ws).await?;
             if v.get("event").and_then(Value::as_str) == Some("device.pair.resolved")
-                && v.pointer("/payload/requestId").and_then(Value::as_str) == Some(request_id.as_str())
+                && v.pointer("/payload/requestId").and_then(Value::as_str)
+                    == Some(request_id.as_str())
             {
-                return Ok::<_, ClientError>(v.pointer("/payload/decision").and_then(Value::as_str) == Some("approved"));
+                return Ok::<_, ClientError>(
+                    v.pointer("/payload/decision").and_then(Value::as_str) == Some("approved"),
+                );
             }
         }
     })
@@ -297,7 +343,10 @@ pub async fn connect(opts: ClientOptions) -> Result<Connection, ClientError> {
             conn.close().await;
             tokio::time::timeout(opts.timeout, connect_once(&opts))
                 .await
-                .map_err(|_| ClientError::Unreachable { url: opts.url.clone(), detail: "handshake timed out".into() })?
+                .map_err(|_| ClientError::Unreachable {
+                    url: opts.url.clone(),
+                    detail: "handshake timed out".into(),
+                })?
         }
         _ => Ok(conn),
     }
@@ -306,20 +355,39 @@ pub async fn connect(opts: ClientOptions) -> Result<Connection, ClientError> {
 async fn connect_once(opts: &ClientOptions) -> Result<Connection, ClientError> {
     let (mut ws, _) = tokio_tungstenite::connect_async(opts.url.as_str())
         .await
-        .map_err(|e| ClientError::Unreachable { url: opts.url.clone(), detail: e.to_string() })?;
+        .map_err(|e| ClientError::Unreachable {
+            url: opts.url.clone(),
+            detail: e.to_string(),
+        })?;
     let challenge = recv_json(&mut ws).await?;
-    let nonce = challenge.pointer("/payload/nonce").and_then(Value::as_str).unwrap_or_default().to_owned();
-    if challenge.get("event").and_then(Value::as_str) != Some("connect.challenge") || nonce.is_empty() {
-        return Err(ClientError::Protocol("gateway did not send connect.challenge with a nonce".into()));
+    let nonce = challenge
+        .pointer("/payload/nonce")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if challenge.get("event").and_then(Value::as_str) != Some("connect.challenge")
+        || nonce.is_empty()
+    {
+        return Err(ClientError::Protocol(
+            "gateway did not send connect.challenge with a nonce".into(),
+        ));
     }
     let identity = match &opts.identity_dir {
         Some(dir) => Some((dir.clone(), load_or_create_identity(dir)?)),
         None => None,
     };
-    let stored = identity.as_ref().and_then(|(dir, id)| load_stored_token(dir, &id.device_id()));
+    let stored = identity
+        .as_ref()
+        .and_then(|(dir, id)| load_stored_token(dir, &id.device_id()));
     let auth = match (&opts.token, &stored) {
-        (Some(t), _) => ConnectAuth { token: Some(t.clone()), ..Default::default() },
-        (None, Some(dt)) => ConnectAuth { device_token: Some(dt.clone()), ..Default::default() },
+        (Some(t), _) => ConnectAuth {
+            token: Some(t.clone()),
+            ..Default::default()
+        },
+        (None, Some(dt)) => ConnectAuth {
+            device_token: Some(dt.clone()),
+            ..Default::default()
+        },
         (None, None) => ConnectAuth::default(),
     };
     let mut params = ConnectParams {
@@ -348,7 +416,13 @@ async fn connect_once(opts: &ClientOptions) -> Result<Connection, ClientError> {
     };
     if let Some((_, id)) = &identity {
         let signed_at = now_ms();
-        let payload = payload_to_sign(&params, SignatureVersion::V3, &id.device_id(), signed_at, &nonce);
+        let payload = payload_to_sign(
+            &params,
+            SignatureVersion::V3,
+            &id.device_id(),
+            signed_at,
+            &nonce,
+        );
         params.device = Some(DeviceProof {
             id: id.device_id(),
             public_key: id.public_key_b64url(),
@@ -359,16 +433,29 @@ async fn connect_once(opts: &ClientOptions) -> Result<Connection, ClientError> {
     }
     let id = uuid::Uuid::new_v4().to_string();
     let params = serde_json::to_value(&params).map_err(|e| ClientError::Protocol(e.to_string()))?;
-    send(&mut ws, &Frame::Req(RequestFrame { id: id.clone(), method: "connect".into(), params: Some(params), traceparent: None })).await?;
+    send(
+        &mut ws,
+        &Frame::Req(RequestFrame {
+            id: id.clone(),
+            method: "connect".into(),
+            params: Some(params),
+            traceparent: None,
+        }),
+    )
+    .await?;
     let mut hello = None;
     let mut pending_request = None;
     while hello.is_none() {
         let v = match recv_json(&mut ws).await {
             Ok(v) => v,
-            Err(ClientError::Closed { code, reason }) => return Err(closed_during_handshake(code, reason)),
+            Err(ClientError::Closed { code, reason }) => {
+                return Err(closed_during_handshake(code, reason));
+            }
             Err(e) => return Err(e),
         };
-        if v.get("type").and_then(Value::as_str) == Some("res") && v.get("id").and_then(Value::as_str) == Some(id.as_str()) {
+        if v.get("type").and_then(Value::as_str) == Some("res")
+            && v.get("id").and_then(Value::as_str) == Some(id.as_str())
+        {
             if v.get("ok").and_then(Value::as_bool) == Some(true) {
                 hello = Some(v.get("payload").cloned().unwrap_or(Value::Null));
             } else {
@@ -386,13 +473,24 @@ async fn connect_once(opts: &ClientOptions) -> Result<Connection, ClientError> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    // A partial grant is announced on our own socket right after hello-ok.
-    if let Ok(Ok(v)) = tokio::time::timeout(Duration::from_millis(0), recv_json(&mut ws)).await {
-        if v.get("event").and_then(Value::as_str) == Some("device.pair.requested") {
-            pending_request = v.pointer("/payload/requestId").and_then(Value::as_str).map(str::to_owned);
-        }
+    // A partial grant is announced on our own socket right after hello-ok: when we got less
+    // than we asked for, read that event (the server sends it immediately; bounded wait).
+    let requested: ScopeSet = opts.scopes.iter().collect();
+    if !scopes.allows(&requested)
+        && let Ok(Ok(v)) = tokio::time::timeout(opts.timeout, recv_json(&mut ws)).await
+        && v.get("event").and_then(Value::as_str) == Some("device.pair.requested")
+    {
+        pending_request = v
+            .pointer("/payload/requestId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
     }
-    Ok(Connection { ws, scopes, pending_request, hello })
+    Ok(Connection {
+        ws,
+        scopes,
+        pending_request,
+        hello,
+    })
 }
 
 fn closed_during_handshake(code: u16, reason: String) -> ClientError {
@@ -418,11 +516,24 @@ impl Connection {
     /// Calls `method` and returns its payload (interim `accepted` answers are skipped).
     pub async fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
         let id = uuid::Uuid::new_v4().to_string();
-        send(&mut self.ws, &Frame::Req(RequestFrame { id: id.clone(), method: method.into(), params: Some(params), traceparent: None })).await?;
+        send(
+            &mut self.ws,
+            &Frame::Req(RequestFrame {
+                id: id.clone(),
+                method: method.into(),
+                params: Some(params),
+                traceparent: None,
+            }),
+        )
+        .await?;
         self.wait_response(&id, &mut |_| {}).await
     }
 
-    async fn wait_response(&mut self, id: &str, on_event: &mut (dyn FnMut(&Value) + Send)) -> Result<Value, ClientError> {
+    async fn wait_response(
+        &mut self,
+        id: &str,
+        on_event: &mut (dyn FnMut(&Value) + Send),
+    ) -> Result<Value, ClientError> {
         loop {
             let v = recv_json(&mut self.ws).await?;
             match v.get("type").and_then(Value::as_str) {
@@ -443,35 +554,66 @@ impl Connection {
     }
 
     /// Runs one agent turn; `on_delta` gets each streamed piece of the reply.
-    pub async fn agent(&mut self, turn: AgentTurn, mut on_delta: impl FnMut(&str) + Send) -> Result<AgentReply, ClientError> {
+    pub async fn agent(
+        &mut self,
+        turn: AgentTurn,
+        mut on_delta: impl FnMut(&str) + Send,
+    ) -> Result<AgentReply, ClientError> {
         let id = uuid::Uuid::new_v4().to_string();
         let session_key = format!("agent:{}:explicit:{}", turn.agent_id, turn.session_id);
         let params = json!({
             "message": turn.message, "agentId": turn.agent_id, "sessionId": turn.session_id, "sessionKey": session_key,
             "deliver": false, "timeout": 600, "idempotencyKey": uuid::Uuid::new_v4().to_string(),
         });
-        send(&mut self.ws, &Frame::Req(RequestFrame { id: id.clone(), method: "agent".into(), params: Some(params), traceparent: None })).await?;
+        send(
+            &mut self.ws,
+            &Frame::Req(RequestFrame {
+                id: id.clone(),
+                method: "agent".into(),
+                params: Some(params),
+                traceparent: None,
+            }),
+        )
+        .await?;
         let mut on_event = |v: &Value| {
-            if v.get("event").and_then(Value::as_str) == Some("agent") && v.pointer("/payload/stream").and_then(Value::as_str) == Some("assistant") {
-                if let Some(d) = v.pointer("/payload/data/delta").and_then(Value::as_str) {
-                    on_delta(d);
-                }
+            if v.get("event").and_then(Value::as_str) == Some("agent")
+                && v.pointer("/payload/stream").and_then(Value::as_str) == Some("assistant")
+                && let Some(d) = v.pointer("/payload/data/delta").and_then(Value::as_str)
+            {
+                on_delta(d);
             }
         };
         let payload = self.wait_response(&id, &mut on_event).await?;
         let text = payload
             .pointer("/result/payloads")
             .and_then(Value::as_array)
-            .map(|p| p.iter().filter_map(|x| x.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"))
+            .map(|p| {
+                p.iter()
+                    .filter_map(|x| x.get("text").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
             .unwrap_or_default();
-        let meta = payload.pointer("/result/meta/agentMeta").cloned().unwrap_or(Value::Null);
-        let s = |k: &str| meta.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let meta = payload
+            .pointer("/result/meta/agentMeta")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let s = |k: &str| {
+            meta.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         Ok(AgentReply {
             text,
             provider: s("provider"),
             model: s("model"),
             session_key,
-            run_id: payload.get("runId").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            run_id: payload
+                .get("runId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
         })
     }
 

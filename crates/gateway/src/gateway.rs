@@ -13,8 +13,8 @@ use axum::routing::get;
 use sandgate_core::identity::DeviceIdentity;
 use sandgate_core::{CloseCode, Role};
 use sandgate_pairing::{
-    Approver, ConnectAttempt, Credential as PairCredential, Decision, DeviceInfo, DeviceMetadata, Locality,
-    PairingAuthority, PolicyMode, SandboxPolicy, SqliteStore, TokenSecret,
+    Approver, ConnectAttempt, Credential as PairCredential, Decision, DeviceInfo, DeviceMetadata,
+    Locality, PairingAuthority, PolicyMode, SandboxPolicy, SqliteStore, TokenSecret,
 };
 use sandgate_providers::{Credential, InferenceClient, InferenceService, ProviderKind, Route};
 use serde::Serialize;
@@ -40,7 +40,10 @@ pub struct GatewayOptions {
 impl GatewayOptions {
     /// Loopback listeners on `state_dir`.
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
-        GatewayOptions { state_dir: state_dir.into(), bind: IpAddr::V4(Ipv4Addr::LOCALHOST) }
+        GatewayOptions {
+            state_dir: state_dir.into(),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
     }
 }
 
@@ -65,7 +68,10 @@ impl std::fmt::Debug for RouteSpec {
             .field("provider", &self.provider)
             .field("model", &self.model)
             .field("endpoint", &self.endpoint)
-            .field("credential", &self.credential.as_ref().map(|_| "<redacted>"))
+            .field(
+                "credential",
+                &self.credential.as_ref().map(|_| "<redacted>"),
+            )
             .field("credential_env", &self.credential_env)
             .finish()
     }
@@ -127,7 +133,9 @@ impl std::fmt::Debug for SandboxInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// Bad sandbox name.
-    #[error("invalid sandbox name {0:?}: use 1-63 lowercase letters, digits and '-', starting with a letter or digit")]
+    #[error(
+        "invalid sandbox name {0:?}: use 1-63 lowercase letters, digits and '-', starting with a letter or digit"
+    )]
     InvalidName(String),
     /// The name exists.
     #[error("sandbox {0} already exists: pick another name or run `sandgate {0} destroy` first")]
@@ -190,7 +198,9 @@ pub struct Gateway {
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway").field("state_dir", &self.opts.state_dir).finish_non_exhaustive()
+        f.debug_struct("Gateway")
+            .field("state_dir", &self.opts.state_dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -200,7 +210,8 @@ pub fn valid_name(name: &str) -> bool {
     !b.is_empty()
         && b.len() <= 63
         && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> GatewayError {
@@ -217,9 +228,12 @@ fn policy_of(rec: &SandboxRecord) -> SandboxPolicy {
 }
 
 fn route_of(rec: &SandboxRecord) -> Result<Route, GatewayError> {
-    let kind: ProviderKind = rec.provider.parse().map_err(|e: sandgate_providers::UnknownProvider| {
-        GatewayError::Registry(RegistryError::Corrupt(e.to_string()))
-    })?;
+    let kind: ProviderKind =
+        rec.provider
+            .parse()
+            .map_err(|e: sandgate_providers::UnknownProvider| {
+                GatewayError::Registry(RegistryError::Corrupt(e.to_string()))
+            })?;
     let mut route = Route::new(kind, rec.model.clone()).with_endpoint(rec.endpoint.clone());
     if let Some(c) = &rec.credential {
         route = route.with_credential(Credential::new(c.clone()));
@@ -232,7 +246,8 @@ impl Gateway {
     pub async fn open(opts: GatewayOptions) -> Result<Gateway, GatewayError> {
         let dir = &opts.state_dir;
         for sub in ["", "tls", "sandboxes", "logs"] {
-            std::fs::create_dir_all(dir.join(sub)).map_err(io(format!("create {}", dir.join(sub).display())))?;
+            std::fs::create_dir_all(dir.join(sub))
+                .map_err(io(format!("create {}", dir.join(sub).display())))?;
         }
         let ca = Arc::new(GatewayCa::load_or_create(&dir.join("tls"))?);
         let db = dir.join("sandgate.db");
@@ -248,7 +263,9 @@ impl Gateway {
             registry,
             started: Instant::now(),
             stopping,
-            handshake_timeout_ms: AtomicU64::new(ws::handshake::HANDSHAKE_TIMEOUT.as_millis() as u64),
+            handshake_timeout_ms: AtomicU64::new(
+                ws::handshake::HANDSHAKE_TIMEOUT.as_millis() as u64
+            ),
         });
         let gw = Gateway {
             opts,
@@ -262,7 +279,10 @@ impl Gateway {
         for rec in gw.shared.registry.sandboxes().await? {
             let tcp = gw.bind(rec.port).await?;
             let running = gw.start(rec, tcp)?;
-            gw.sandboxes.lock().await.insert(running.record.name.clone(), running);
+            gw.sandboxes
+                .lock()
+                .await
+                .insert(running.record.name.clone(), running);
         }
         Ok(gw)
     }
@@ -270,22 +290,51 @@ impl Gateway {
     async fn bind(&self, port: u16) -> Result<tokio::net::TcpListener, GatewayError> {
         tokio::net::TcpListener::bind(SocketAddr::new(self.opts.bind, port))
             .await
-            .map_err(|e| GatewayError::PortInUse { port, why: e.to_string() })
+            .map_err(|e| GatewayError::PortInUse {
+                port,
+                why: e.to_string(),
+            })
     }
 
-    fn start(&self, rec: SandboxRecord, tcp: tokio::net::TcpListener) -> Result<Running, GatewayError> {
+    fn start(
+        &self,
+        rec: SandboxRecord,
+        tcp: tokio::net::TcpListener,
+    ) -> Result<Running, GatewayError> {
         let policy = policy_of(&rec);
         self.shared.pairing.set_policy(&rec.name, policy.clone());
-        let ctx = Arc::new(SandboxCtx::new(rec.name.clone(), rec.token.clone(), route_of(&rec)?, policy, self.shared.clone()));
+        let ctx = Arc::new(SandboxCtx::new(
+            rec.name.clone(),
+            rec.token.clone(),
+            route_of(&rec)?,
+            policy,
+            self.shared.clone(),
+        ));
         let router = Router::new()
             .route("/", get(ws::upgrade))
             .with_state(ctx.clone())
             .merge(inference::direct_router(ctx.clone(), self.service.clone()));
-        let proxy = ConnectProxy::new(rec.name.clone(), self.ca.server_config(), inference::tunnel_router(ctx.clone(), self.service.clone()));
+        let proxy = ConnectProxy::new(
+            rec.name.clone(),
+            self.ca.server_config(),
+            inference::tunnel_router(ctx.clone(), self.service.clone()),
+        );
         let (stop, _) = watch::channel(false);
-        let handle = listener::spawn(tcp, PortApp { router, proxy: Arc::new(proxy) }, stop).map_err(io("start listener"))?;
+        let handle = listener::spawn(
+            tcp,
+            PortApp {
+                router,
+                proxy: Arc::new(proxy),
+            },
+            stop,
+        )
+        .map_err(io("start listener"))?;
         tracing::info!(sandbox = %rec.name, addr = %handle.local_addr(), provider = %rec.provider, model = %rec.model, "sandbox listener started");
-        Ok(Running { ctx, record: rec, handle })
+        Ok(Running {
+            ctx,
+            record: rec,
+            handle,
+        })
     }
 
     fn info(&self, rec: &SandboxRecord) -> SandboxInfo {
@@ -318,8 +367,14 @@ impl Gateway {
         if sandboxes.contains_key(&spec.name) {
             return Err(GatewayError::NameTaken(spec.name));
         }
-        if let Some(other) = sandboxes.values().find(|r| spec.port != 0 && r.record.port == spec.port) {
-            return Err(GatewayError::PortInUse { port: spec.port, why: format!("recorded for sandbox {}", other.record.name) });
+        if let Some(other) = sandboxes
+            .values()
+            .find(|r| spec.port != 0 && r.record.port == spec.port)
+        {
+            return Err(GatewayError::PortInUse {
+                port: spec.port,
+                why: format!("recorded for sandbox {}", other.record.name),
+            });
         }
         let tcp = self.bind(spec.port).await?;
         // Port 0 asks the OS for a free port (tests, embedders); the bound port is recorded.
@@ -331,7 +386,11 @@ impl Gateway {
             token: TokenSecret::generate().expose().to_owned(),
             provider: kind.as_str().to_owned(),
             model: spec.route.model.clone(),
-            endpoint: spec.route.endpoint.clone().unwrap_or_else(|| kind.profile().default_endpoint.to_owned()),
+            endpoint: spec
+                .route
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| kind.profile().default_endpoint.to_owned()),
             credential: spec.route.credential.clone(),
             credential_env: spec.route.credential_env.clone(),
             network_policies: spec.network_policies.clone(),
@@ -363,7 +422,8 @@ impl Gateway {
     /// its first agent turn needs no approval (NemoClaw #4504).
     async fn preapprove_cli_device(&self, rec: &SandboxRecord) -> Result<(), GatewayError> {
         let dir = self.device_dir(&rec.name);
-        std::fs::create_dir_all(dir.join("openclaw")).map_err(io(format!("create {}", dir.display())))?;
+        std::fs::create_dir_all(dir.join("openclaw"))
+            .map_err(io(format!("create {}", dir.display())))?;
         let identity = DeviceIdentity::generate();
         identity.save(&dir.join("device.json"))?;
         let policy = policy_of(rec);
@@ -386,8 +446,15 @@ impl Gateway {
             credential: PairCredential::SandboxToken,
         };
         let decision = self.shared.pairing.connect(&attempt).await?;
-        let Decision::Approved { device_token: Some(token), scopes, .. } = decision else {
-            return Err(GatewayError::Pairing(sandgate_pairing::PairingError::DeviceIdentityRequired));
+        let Decision::Approved {
+            device_token: Some(token),
+            scopes,
+            ..
+        } = decision
+        else {
+            return Err(GatewayError::Pairing(
+                sandgate_pairing::PairingError::DeviceIdentityRequired,
+            ));
         };
         let auth = serde_json::json!({
             "version": 1,
@@ -402,12 +469,30 @@ impl Gateway {
     /// Removes one sandbox: closes its sessions, stops its listener, deletes its records.
     /// The gateway and every other sandbox are untouched.
     pub async fn destroy_sandbox(&self, name: &str) -> Result<(), GatewayError> {
-        let running = self.sandboxes.lock().await.remove(name).ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?;
-        running.ctx.close_all(CloseCode::AuthChanged, "sandbox destroyed");
+        let running = self
+            .sandboxes
+            .lock()
+            .await
+            .remove(name)
+            .ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?;
+        running
+            .ctx
+            .close_all(CloseCode::AuthChanged, "sandbox destroyed");
         running.handle.shutdown().await;
         self.shared.registry.delete(name).await?;
-        for dev in self.shared.pairing.list(name).await.map(|l| l.paired).unwrap_or_default() {
-            let _ = self.shared.pairing.remove_device(name, &dev.device_id, &Approver::HostAdmin).await;
+        for dev in self
+            .shared
+            .pairing
+            .list(name)
+            .await
+            .map(|l| l.paired)
+            .unwrap_or_default()
+        {
+            let _ = self
+                .shared
+                .pairing
+                .remove_device(name, &dev.device_id, &Approver::HostAdmin)
+                .await;
         }
         let dir = self.device_dir(name);
         if dir.exists() {
@@ -419,22 +504,39 @@ impl Gateway {
 
     /// Every sandbox.
     pub async fn sandboxes(&self) -> Vec<SandboxInfo> {
-        self.sandboxes.lock().await.values().map(|r| self.info(&r.record)).collect()
+        self.sandboxes
+            .lock()
+            .await
+            .values()
+            .map(|r| self.info(&r.record))
+            .collect()
     }
 
     /// One sandbox.
     pub async fn sandbox(&self, name: &str) -> Option<SandboxInfo> {
-        self.sandboxes.lock().await.get(name).map(|r| self.info(&r.record))
+        self.sandboxes
+            .lock()
+            .await
+            .get(name)
+            .map(|r| self.info(&r.record))
     }
 
     /// Swaps one sandbox's route; its next request uses it, no other sandbox is touched.
-    pub async fn set_route(&self, name: &str, spec: RouteSpec) -> Result<SandboxInfo, GatewayError> {
+    pub async fn set_route(
+        &self,
+        name: &str,
+        spec: RouteSpec,
+    ) -> Result<SandboxInfo, GatewayError> {
         let mut sandboxes = self.sandboxes.lock().await;
-        let running = sandboxes.get_mut(name).ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?;
+        let running = sandboxes
+            .get_mut(name)
+            .ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?;
         let mut rec = running.record.clone();
         rec.provider = spec.provider.as_str().to_owned();
         rec.model = spec.model;
-        rec.endpoint = spec.endpoint.unwrap_or_else(|| spec.provider.profile().default_endpoint.to_owned());
+        rec.endpoint = spec
+            .endpoint
+            .unwrap_or_else(|| spec.provider.profile().default_endpoint.to_owned());
         if spec.credential.is_some() {
             rec.credential = spec.credential;
             rec.credential_env = spec.credential_env;
@@ -450,7 +552,11 @@ impl Gateway {
     pub async fn inference_health(&self, name: &str) -> Result<(), GatewayError> {
         let route = {
             let sandboxes = self.sandboxes.lock().await;
-            sandboxes.get(name).ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?.ctx.route()
+            sandboxes
+                .get(name)
+                .ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?
+                .ctx
+                .route()
         };
         let route = route.with_timeout(Duration::from_secs(5));
         self.shared.inference.models(&route).await?;
@@ -458,7 +564,12 @@ impl Gateway {
     }
 
     async fn ctx(&self, name: &str) -> Result<Arc<SandboxCtx>, GatewayError> {
-        self.sandboxes.lock().await.get(name).map(|r| r.ctx.clone()).ok_or_else(|| GatewayError::UnknownSandbox(name.into()))
+        self.sandboxes
+            .lock()
+            .await
+            .get(name)
+            .map(|r| r.ctx.clone())
+            .ok_or_else(|| GatewayError::UnknownSandbox(name.into()))
     }
 
     /// `{pending, paired}` of a sandbox, as `device.pair.list` returns it.
@@ -469,31 +580,59 @@ impl Gateway {
     }
 
     /// Approves a pending request as the host admin (never needs the scopes it grants).
-    pub async fn devices_approve(&self, sandbox: &str, request_id: &str) -> Result<serde_json::Value, GatewayError> {
+    pub async fn devices_approve(
+        &self,
+        sandbox: &str,
+        request_id: &str,
+    ) -> Result<serde_json::Value, GatewayError> {
         self.ctx(sandbox).await?;
-        let approval = self.shared.pairing.approve(sandbox, request_id, &Approver::HostAdmin).await?;
+        let approval = self
+            .shared
+            .pairing
+            .approve(sandbox, request_id, &Approver::HostAdmin)
+            .await?;
         Ok(serde_json::json!({"requestId": request_id, "device": approval.device}))
     }
 
     /// Rejects a pending request as the host admin.
-    pub async fn devices_reject(&self, sandbox: &str, request_id: &str) -> Result<serde_json::Value, GatewayError> {
+    pub async fn devices_reject(
+        &self,
+        sandbox: &str,
+        request_id: &str,
+    ) -> Result<serde_json::Value, GatewayError> {
         self.ctx(sandbox).await?;
-        let r = self.shared.pairing.reject(sandbox, request_id, &Approver::HostAdmin).await?;
+        let r = self
+            .shared
+            .pairing
+            .reject(sandbox, request_id, &Approver::HostAdmin)
+            .await?;
         Ok(serde_json::json!({"requestId": request_id, "deviceId": r.device_id}))
     }
 
     /// Revokes a device's operator token and closes its sockets (4001 `device removed`).
-    pub async fn devices_revoke(&self, sandbox: &str, device_id: &str) -> Result<serde_json::Value, GatewayError> {
+    pub async fn devices_revoke(
+        &self,
+        sandbox: &str,
+        device_id: &str,
+    ) -> Result<serde_json::Value, GatewayError> {
         let ctx = self.ctx(sandbox).await?;
-        let r = self.shared.pairing.revoke_token(sandbox, device_id, Role::Operator, &Approver::HostAdmin).await?;
+        let r = self
+            .shared
+            .pairing
+            .revoke_token(sandbox, device_id, Role::Operator, &Approver::HostAdmin)
+            .await?;
         let closed = ctx.close_device(device_id, None, CloseCode::AuthChanged, "device removed");
-        Ok(serde_json::json!({"deviceId": device_id, "role": "operator", "revokedAtMs": r.revoked_at_ms, "closedSessions": closed}))
+        Ok(
+            serde_json::json!({"deviceId": device_id, "role": "operator", "revokedAtMs": r.revoked_at_ms, "closedSessions": closed}),
+        )
     }
 
     /// Sets how long a new socket has to complete `connect` (default 10 s, as OpenClaw);
     /// applies to sockets opened afterwards. Lets tests exercise the handshake timeout.
     pub fn set_handshake_timeout(&self, timeout: Duration) {
-        self.shared.handshake_timeout_ms.store(timeout.as_millis() as u64, Ordering::Relaxed);
+        self.shared
+            .handshake_timeout_ms
+            .store(timeout.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// The persistent gateway id.
@@ -525,7 +664,9 @@ impl Gateway {
     /// exchanges finish (bounded), then the state is left consistent on disk.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let running: Vec<Running> = std::mem::take(&mut *self.sandboxes.lock().await).into_values().collect();
+        let running: Vec<Running> = std::mem::take(&mut *self.sandboxes.lock().await)
+            .into_values()
+            .collect();
         for r in running {
             r.handle.shutdown().await;
         }

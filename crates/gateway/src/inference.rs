@@ -26,16 +26,27 @@ pub struct InferenceState {
 
 /// `/v1/*` for the direct API (sandbox token required).
 pub fn direct_router(ctx: Arc<SandboxCtx>, service: InferenceService) -> Router {
-    router(InferenceState { ctx, service, require_token: true })
+    router(InferenceState {
+        ctx,
+        service,
+        require_token: true,
+    })
 }
 
 /// Everything inside the `inference.local` tunnel (the port identifies the sandbox).
 pub fn tunnel_router(ctx: Arc<SandboxCtx>, service: InferenceService) -> Router {
-    router(InferenceState { ctx, service, require_token: false })
+    router(InferenceState {
+        ctx,
+        service,
+        require_token: false,
+    })
 }
 
 fn router(state: InferenceState) -> Router {
-    Router::new().route("/v1/{*rest}", axum::routing::any(handle)).fallback(not_found).with_state(state)
+    Router::new()
+        .route("/v1/{*rest}", axum::routing::any(handle))
+        .fallback(not_found)
+        .with_state(state)
 }
 
 async fn handle(State(st): State<InferenceState>, req: Request) -> Response {
@@ -44,14 +55,26 @@ async fn handle(State(st): State<InferenceState>, req: Request) -> Response {
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim);
         match presented {
-            None => return error(http::StatusCode::UNAUTHORIZED, "missing sandbox token: send `Authorization: Bearer <OPENCLAW_GATEWAY_TOKEN>`", "missing_token"),
+            None => {
+                return error(
+                    http::StatusCode::UNAUTHORIZED,
+                    "missing sandbox token: send `Authorization: Bearer <OPENCLAW_GATEWAY_TOKEN>`",
+                    "missing_token",
+                );
+            }
             Some(t) if !st.ctx.token_matches(t) => {
                 return error(
                     http::StatusCode::UNAUTHORIZED,
-                    &format!("invalid token for sandbox {}: use this sandbox's token (see `sandgate {} connect`)", st.ctx.name, st.ctx.name),
+                    &format!(
+                        "invalid token for sandbox {}: use this sandbox's token (see `sandgate {} connect`)",
+                        st.ctx.name, st.ctx.name
+                    ),
                     "invalid_token",
                 );
             }
@@ -65,7 +88,11 @@ async fn handle(State(st): State<InferenceState>, req: Request) -> Response {
 async fn not_found(req: Request) -> Response {
     error(
         http::StatusCode::NOT_FOUND,
-        &format!("no such endpoint: {} {} (inference.local serves /v1/chat/completions, /v1/models, /v1/embeddings)", req.method(), req.uri().path()),
+        &format!(
+            "no such endpoint: {} {} (inference.local serves /v1/chat/completions, /v1/models, /v1/embeddings)",
+            req.method(),
+            req.uri().path()
+        ),
         "not_found",
     )
 }
@@ -75,6 +102,9 @@ pub fn error(status: http::StatusCode, message: &str, code: &str) -> Response {
     let body = serde_json::json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": code}});
     let mut resp = Response::new(Body::from(body.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     resp
 }

@@ -15,4 +15,6 @@ pub mod sandbox;
 pub mod shared;
 pub mod ws;
 
-pub use gateway::{Gateway, GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec, valid_name};
+pub use gateway::{
+    Gateway, GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec, valid_name,
+};

@@ -60,7 +60,11 @@ impl ServeHandle {
 }
 
 /// Starts serving `app` on an already bound listener.
-pub fn spawn(listener: TcpListener, app: PortApp, stop: watch::Sender<bool>) -> std::io::Result<ServeHandle> {
+pub fn spawn(
+    listener: TcpListener,
+    app: PortApp,
+    stop: watch::Sender<bool>,
+) -> std::io::Result<ServeHandle> {
     let addr = listener.local_addr()?;
     let mut stop_rx = stop.subscribe();
     let task = tokio::spawn(async move {
@@ -91,7 +95,10 @@ pub fn spawn(listener: TcpListener, app: PortApp, stop: watch::Sender<bool>) -> 
             }
         }
         drop(listener);
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!(%addr, "graceful shutdown timed out; closing remaining connections");
         }
     });

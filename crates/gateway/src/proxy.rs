@@ -29,20 +29,33 @@ pub struct ConnectProxy {
 
 impl std::fmt::Debug for ConnectProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectProxy").field("sandbox", &self.sandbox).finish_non_exhaustive()
+        f.debug_struct("ConnectProxy")
+            .field("sandbox", &self.sandbox)
+            .finish_non_exhaustive()
     }
 }
 
 impl ConnectProxy {
     /// A proxy that serves `inference` (the sandbox's `/v1` routes, already bound to it)
     /// inside TLS made with `tls`.
-    pub fn new(sandbox: impl Into<String>, tls: Arc<rustls::ServerConfig>, inference: Router) -> Self {
-        ConnectProxy { sandbox: sandbox.into(), tls: TlsAcceptor::from(tls), inference }
+    pub fn new(
+        sandbox: impl Into<String>,
+        tls: Arc<rustls::ServerConfig>,
+        inference: Router,
+    ) -> Self {
+        ConnectProxy {
+            sandbox: sandbox.into(),
+            tls: TlsAcceptor::from(tls),
+            inference,
+        }
     }
 
     /// Handles one CONNECT request: 200 and a TLS tunnel for `inference.local:443`, 403 otherwise.
     pub async fn handle(&self, req: http::Request<Incoming>) -> http::Response<Body> {
-        let target = req.uri().authority().map(|a| (a.host().to_ascii_lowercase(), a.port_u16()));
+        let target = req
+            .uri()
+            .authority()
+            .map(|a| (a.host().to_ascii_lowercase(), a.port_u16()));
         match target {
             Some((host, Some(443))) if host == INFERENCE_HOST => {}
             other => {
@@ -99,6 +112,9 @@ impl ConnectProxy {
 fn text(status: http::StatusCode, body: String) -> http::Response<Body> {
     let mut resp = http::Response::new(Body::from(body));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }

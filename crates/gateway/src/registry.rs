@@ -61,7 +61,10 @@ impl std::fmt::Debug for SandboxRecord {
             .field("model", &self.model)
             .field("endpoint", &self.endpoint)
             .field("token", &"<redacted>")
-            .field("credential", &self.credential.as_ref().map(|_| "<redacted>"))
+            .field(
+                "credential",
+                &self.credential.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -84,7 +87,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("path", &self.path).finish()
+        f.debug_struct("Registry")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -120,7 +125,10 @@ impl Registry {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
-        Ok(Registry { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
+        Ok(Registry {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+        })
     }
 
     async fn run<T: Send + 'static>(
@@ -129,7 +137,9 @@ impl Registry {
     ) -> Result<T, RegistryError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| RegistryError::Join("registry lock poisoned".into()))?;
+            let mut guard = conn
+                .lock()
+                .map_err(|_| RegistryError::Join("registry lock poisoned".into()))?;
             f(&mut guard)
         })
         .await
@@ -140,13 +150,21 @@ impl Registry {
     pub async fn gateway_id(&self) -> Result<String, RegistryError> {
         self.run(|c| {
             let tx = c.transaction()?;
-            let id: Option<String> =
-                tx.query_row("SELECT value FROM gw_meta WHERE key = 'gateway_id'", [], |r| r.get(0)).optional()?;
+            let id: Option<String> = tx
+                .query_row(
+                    "SELECT value FROM gw_meta WHERE key = 'gateway_id'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
             let id = match id {
                 Some(id) => id,
                 None => {
                     let id = format!("gw-{}", uuid::Uuid::new_v4().simple());
-                    tx.execute("INSERT INTO gw_meta (key, value) VALUES ('gateway_id', ?1)", params![id])?;
+                    tx.execute(
+                        "INSERT INTO gw_meta (key, value) VALUES ('gateway_id', ?1)",
+                        params![id],
+                    )?;
                     id
                 }
             };
@@ -164,7 +182,10 @@ impl Registry {
             let mut out = Vec::new();
             for row in rows {
                 let text = row?;
-                out.push(serde_json::from_str(&text).map_err(|e| RegistryError::Corrupt(e.to_string()))?);
+                out.push(
+                    serde_json::from_str(&text)
+                        .map_err(|e| RegistryError::Corrupt(e.to_string()))?,
+                );
             }
             Ok(out)
         })
@@ -174,8 +195,12 @@ impl Registry {
     /// Inserts a new sandbox; fails if the name or port is taken.
     pub async fn insert(&self, rec: SandboxRecord) -> Result<(), RegistryError> {
         self.run(move |c| {
-            let text = serde_json::to_string(&rec).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
-            c.execute("INSERT INTO gw_sandboxes (name, port, record) VALUES (?1, ?2, ?3)", params![rec.name, rec.port, text])?;
+            let text =
+                serde_json::to_string(&rec).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+            c.execute(
+                "INSERT INTO gw_sandboxes (name, port, record) VALUES (?1, ?2, ?3)",
+                params![rec.name, rec.port, text],
+            )?;
             Ok(())
         })
         .await
@@ -184,8 +209,12 @@ impl Registry {
     /// Replaces a sandbox's record (same name).
     pub async fn update(&self, rec: SandboxRecord) -> Result<(), RegistryError> {
         self.run(move |c| {
-            let text = serde_json::to_string(&rec).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
-            c.execute("UPDATE gw_sandboxes SET port = ?2, record = ?3 WHERE name = ?1", params![rec.name, rec.port, text])?;
+            let text =
+                serde_json::to_string(&rec).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+            c.execute(
+                "UPDATE gw_sandboxes SET port = ?2, record = ?3 WHERE name = ?1",
+                params![rec.name, rec.port, text],
+            )?;
             Ok(())
         })
         .await
@@ -205,7 +234,12 @@ impl Registry {
     }
 
     /// The last `limit` messages of a session, oldest first.
-    pub async fn history(&self, sandbox: &str, session_key: &str, limit: usize) -> Result<Vec<HistoryMessage>, RegistryError> {
+    pub async fn history(
+        &self,
+        sandbox: &str,
+        session_key: &str,
+        limit: usize,
+    ) -> Result<Vec<HistoryMessage>, RegistryError> {
         let (sandbox, key) = (sandbox.to_owned(), session_key.to_owned());
         self.run(move |c| {
             let mut stmt = c.prepare(
@@ -220,8 +254,20 @@ impl Registry {
     }
 
     /// Appends one exchange (user message and assistant reply) to a session atomically.
-    pub async fn append_exchange(&self, sandbox: &str, session_key: &str, user: &str, assistant: &str, ts_ms: u64) -> Result<(), RegistryError> {
-        let (sandbox, key, user, assistant) = (sandbox.to_owned(), session_key.to_owned(), user.to_owned(), assistant.to_owned());
+    pub async fn append_exchange(
+        &self,
+        sandbox: &str,
+        session_key: &str,
+        user: &str,
+        assistant: &str,
+        ts_ms: u64,
+    ) -> Result<(), RegistryError> {
+        let (sandbox, key, user, assistant) = (
+            sandbox.to_owned(),
+            session_key.to_owned(),
+            user.to_owned(),
+            assistant.to_owned(),
+        );
         self.run(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let next: i64 = tx.query_row(

@@ -45,13 +45,22 @@ pub struct SandboxCtx {
 
 impl std::fmt::Debug for SandboxCtx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SandboxCtx").field("name", &self.name).field("token", &"<redacted>").finish_non_exhaustive()
+        f.debug_struct("SandboxCtx")
+            .field("name", &self.name)
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
     }
 }
 
 impl SandboxCtx {
     /// A context for sandbox `name`.
-    pub fn new(name: String, token: String, route: Route, policy: SandboxPolicy, shared: Arc<Shared>) -> Self {
+    pub fn new(
+        name: String,
+        token: String,
+        route: Route,
+        policy: SandboxPolicy,
+        shared: Arc<Shared>,
+    ) -> Self {
         SandboxCtx {
             name,
             token,
@@ -87,11 +96,22 @@ impl SandboxCtx {
     }
 
     /// Registers a live connection; returns its id and the receiver of close requests.
-    pub fn register(&self, device_id: Option<String>, role: Role) -> (u64, mpsc::UnboundedReceiver<CloseRequest>) {
+    pub fn register(
+        &self,
+        device_id: Option<String>,
+        role: Role,
+    ) -> (u64, mpsc::UnboundedReceiver<CloseRequest>) {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         if let Ok(mut conns) = self.conns.lock() {
-            conns.insert(id, LiveConn { device_id, role, close: tx });
+            conns.insert(
+                id,
+                LiveConn {
+                    device_id,
+                    role,
+                    close: tx,
+                },
+            );
         }
         (id, rx)
     }
@@ -104,12 +124,23 @@ impl SandboxCtx {
     }
 
     /// Asks every connection of `device_id` (optionally only `role`) to close with `code`.
-    pub fn close_device(&self, device_id: &str, role: Option<Role>, code: CloseCode, reason: &str) -> usize {
-        let Ok(conns) = self.conns.lock() else { return 0 };
+    pub fn close_device(
+        &self,
+        device_id: &str,
+        role: Option<Role>,
+        code: CloseCode,
+        reason: &str,
+    ) -> usize {
+        let Ok(conns) = self.conns.lock() else {
+            return 0;
+        };
         let mut n = 0;
         for conn in conns.values() {
             if conn.device_id.as_deref() == Some(device_id) && role.is_none_or(|r| r == conn.role) {
-                let _ = conn.close.send(CloseRequest { code, reason: reason.to_owned() });
+                let _ = conn.close.send(CloseRequest {
+                    code,
+                    reason: reason.to_owned(),
+                });
                 n += 1;
             }
         }
@@ -120,7 +151,10 @@ impl SandboxCtx {
     pub fn close_all(&self, code: CloseCode, reason: &str) {
         if let Ok(conns) = self.conns.lock() {
             for conn in conns.values() {
-                let _ = conn.close.send(CloseRequest { code, reason: reason.to_owned() });
+                let _ = conn.close.send(CloseRequest {
+                    code,
+                    reason: reason.to_owned(),
+                });
             }
         }
     }

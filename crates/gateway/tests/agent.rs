@@ -6,7 +6,11 @@ mod common;
 use sandgate_gateway::client::AgentTurn;
 
 fn turn(msg: &str) -> AgentTurn {
-    AgentTurn { agent_id: "main".into(), message: msg.into(), session_id: "debug".into() }
+    AgentTurn {
+        agent_id: "main".into(),
+        message: msg.into(),
+        session_id: "debug".into(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,15 +19,27 @@ async fn preapproved_cli_runs_a_turn_without_any_approval() {
     let gw = common::gateway(dir.path()).await;
     let alpha = common::mock_sandbox(&gw, "alpha", "mock-alpha").await;
     let mut conn = common::cli(&alpha).await;
-    assert!(conn.granted_scopes().satisfies(&sandgate_core::Scope::Write));
+    assert!(
+        conn.granted_scopes()
+            .satisfies(&sandgate_core::Scope::Write)
+    );
     let mut deltas = Vec::new();
-    let reply = conn.agent(turn("hello there"), |d| deltas.push(d.to_owned())).await.unwrap();
+    let reply = conn
+        .agent(turn("hello there"), |d| deltas.push(d.to_owned()))
+        .await
+        .unwrap();
     assert!(reply.text.contains("mock-alpha"), "{}", reply.text);
     assert_eq!(reply.provider, "mock");
     assert!(deltas.len() > 1, "streamed in pieces: {deltas:?}");
     assert_eq!(deltas.concat(), reply.text);
     // History is kept per session and persisted.
-    let hist = conn.call("sessions.get", serde_json::json!({"sessionKey": reply.session_key})).await.unwrap();
+    let hist = conn
+        .call(
+            "sessions.get",
+            serde_json::json!({"sessionKey": reply.session_key}),
+        )
+        .await
+        .unwrap();
     assert_eq!(hist["messages"].as_array().unwrap().len(), 2);
     conn.close().await;
     gw.shutdown().await;
@@ -40,7 +56,10 @@ async fn two_sandboxes_concurrent_turns_each_answered_by_its_own_route() {
         for (info, model) in [(alpha.clone(), "model-alpha"), (beta.clone(), "model-beta")] {
             tasks.push(tokio::spawn(async move {
                 let mut conn = common::cli(&info).await;
-                let reply = conn.agent(turn(&format!("turn {i}")), |_| {}).await.unwrap();
+                let reply = conn
+                    .agent(turn(&format!("turn {i}")), |_| {})
+                    .await
+                    .unwrap();
                 assert_eq!(reply.model, model);
                 assert!(reply.text.contains(model), "{}", reply.text);
                 conn.close().await;

@@ -12,7 +12,10 @@ fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("SANDGATE_TEST_PYTHON") {
         return PathBuf::from(p);
     }
-    let venv = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python"));
+    let venv = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../.venv/bin/python"
+    ));
     assert!(
         venv.exists(),
         "the OpenAI SDK test needs Python with `openai` installed: run `bash .ci/run` once (it creates .venv), \
@@ -24,15 +27,37 @@ fn python() -> PathBuf {
 async fn run_sdk(args: &[&str], env: &[(&str, String)]) -> serde_json::Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/openai_sdk_check.py");
     let mut cmd = tokio::process::Command::new(python());
-    cmd.arg(script).args(args).stdin(Stdio::null()).kill_on_drop(true);
-    for var in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "NO_PROXY", "no_proxy", "SSL_CERT_FILE", "OPENAI_API_KEY", "OPENAI_BASE_URL"] {
+    cmd.arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    for var in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "no_proxy",
+        "SSL_CERT_FILE",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+    ] {
         cmd.env_remove(var);
     }
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output()).await.unwrap().unwrap();
-    assert!(out.status.success(), "sdk failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sdk failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

@@ -15,7 +15,10 @@ async fn start(dir: &std::path::Path) -> (listener::ServeHandle, GatewayCa) {
     let ca = GatewayCa::load_or_create(dir).unwrap();
     let inference = Router::new().route("/v1/ping", get(|| async { "pong from alpha" }));
     let proxy = ConnectProxy::new("alpha", ca.server_config(), inference.clone());
-    let app = PortApp { router: inference, proxy: Arc::new(proxy) };
+    let app = PortApp {
+        router: inference,
+        proxy: Arc::new(proxy),
+    };
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, _) = tokio::sync::watch::channel(false);
     (listener::spawn(tcp, app, stop).unwrap(), ca)
@@ -33,7 +36,14 @@ async fn https_through_proxy_reaches_the_sandbox_with_the_ca_trusted() {
         .build()
         .unwrap();
     for _ in 0..3 {
-        let body = client.get("https://inference.local/v1/ping").send().await.unwrap().text().await.unwrap();
+        let body = client
+            .get("https://inference.local/v1/ping")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert_eq!(body, "pong from alpha");
     }
     // Without the CA trusted the TLS handshake must fail.
@@ -42,7 +52,13 @@ async fn https_through_proxy_reaches_the_sandbox_with_the_ca_trusted() {
         .tls_built_in_root_certs(false)
         .build()
         .unwrap();
-    assert!(untrusting.get("https://inference.local/v1/ping").send().await.is_err());
+    assert!(
+        untrusting
+            .get("https://inference.local/v1/ping")
+            .send()
+            .await
+            .is_err()
+    );
     handle.shutdown().await;
 }
 
@@ -51,8 +67,12 @@ async fn other_connect_targets_get_403_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let (handle, _ca) = start(dir.path()).await;
     for target in ["example.com:443", "inference.local:80", "127.0.0.1:22"] {
-        let mut s = tokio::net::TcpStream::connect(handle.local_addr()).await.unwrap();
-        s.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes()).await.unwrap();
+        let mut s = tokio::net::TcpStream::connect(handle.local_addr())
+            .await
+            .unwrap();
+        s.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
         let mut buf = vec![0u8; 1024];
         let n = s.read(&mut buf).await.unwrap();
         let head = String::from_utf8_lossy(&buf[..n]).to_string();
@@ -60,7 +80,12 @@ async fn other_connect_targets_get_403_with_a_message() {
         assert!(head.contains("only serves inference.local:443"), "{head}");
     }
     // The listener keeps serving after refusals.
-    let body = reqwest::get(format!("http://{}/v1/ping", handle.local_addr())).await.unwrap().text().await.unwrap();
+    let body = reqwest::get(format!("http://{}/v1/ping", handle.local_addr()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(body, "pong from alpha");
     handle.shutdown().await;
 }

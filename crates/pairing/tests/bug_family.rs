@@ -64,7 +64,10 @@ async fn approver_deadlock<S: Store>(
         panic!("{d:?}")
     };
     // An admin request gets everything admin implies within baseline ∪ ceiling.
-    assert_eq!(granted.to_csv(), "operator.approvals,operator.pairing,operator.read,operator.write");
+    assert_eq!(
+        granted.to_csv(),
+        "operator.approvals,operator.pairing,operator.read,operator.write"
+    );
     assert!(pending.remedy.contains(&format!(
         "sandgate alpha devices approve {}",
         pending.request_id

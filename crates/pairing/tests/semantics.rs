@@ -32,7 +32,10 @@ async fn deviceless_sandbox_token_gets_requested_within_ceiling_only_on_loopback
     else {
         panic!()
     };
-    assert_eq!(scopes.to_csv(), "operator.approvals,operator.read,operator.write");
+    assert_eq!(
+        scopes.to_csv(),
+        "operator.approvals,operator.read,operator.write"
+    );
     assert_eq!(not_granted.to_csv(), "operator.admin");
     assert!(device_token.is_none());
     assert_eq!(
@@ -728,14 +731,26 @@ async fn wait_for_resolution_wakes_on_approval_rejection_supersede_and_timeout()
 async fn a_revoked_device_is_not_silently_regranted_by_policy() {
     let (auth, _) = memory();
     let dev = device(77);
-    let d = auth.connect(&local("s1", &dev, &["operator.write"])).await.unwrap();
+    let d = auth
+        .connect(&local("s1", &dev, &["operator.write"]))
+        .await
+        .unwrap();
     assert!(d.is_accepted());
     auth.revoke_token("s1", &dev.device_id, Role::Operator, &Approver::HostAdmin)
         .await
         .unwrap();
     // Same loopback client with the sandbox token: policy would grant, but a human revoked.
-    let d = auth.connect(&local("s1", &dev, &["operator.write"])).await.unwrap();
-    let Decision::PairingRequired { reason, request_id, remedy, .. } = d else {
+    let d = auth
+        .connect(&local("s1", &dev, &["operator.write"]))
+        .await
+        .unwrap();
+    let Decision::PairingRequired {
+        reason,
+        request_id,
+        remedy,
+        ..
+    } = d
+    else {
         panic!("{d:?}")
     };
     assert_eq!(reason, PairingReason::RoleUpgrade);
@@ -743,6 +758,9 @@ async fn a_revoked_device_is_not_silently_regranted_by_policy() {
     assert!(remedy.contains(&id));
     // One host-admin approval restores it.
     auth.approve("s1", &id, &Approver::HostAdmin).await.unwrap();
-    let d = auth.connect(&local("s1", &dev, &["operator.write"])).await.unwrap();
+    let d = auth
+        .connect(&local("s1", &dev, &["operator.write"]))
+        .await
+        .unwrap();
     assert!(matches!(d, Decision::Approved { .. }), "{d:?}");
 }

@@ -39,15 +39,33 @@ struct AgentParams {
 pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound) {
     let p: AgentParams = match serde_json::from_value(params) {
         Ok(p) => p,
-        Err(e) => return out.error(&id, ErrorShape::invalid_request(format!("invalid agent params: {e}"))).await,
+        Err(e) => {
+            return out
+                .error(
+                    &id,
+                    ErrorShape::invalid_request(format!("invalid agent params: {e}")),
+                )
+                .await;
+        }
     };
     if p.message.trim().is_empty() || p.message.len() > MAX_MESSAGE_BYTES {
-        return out.error(&id, ErrorShape::invalid_request("invalid agent params: message must be 1 byte to 1 MiB")).await;
+        return out
+            .error(
+                &id,
+                ErrorShape::invalid_request(
+                    "invalid agent params: message must be 1 byte to 1 MiB",
+                ),
+            )
+            .await;
     }
     let agent_id = p.agent_id.unwrap_or_else(|| "main".into());
     let session_id = p.session_id.unwrap_or_else(|| "main".into());
-    let session_key = p.session_key.unwrap_or_else(|| format!("agent:{agent_id}:explicit:{session_id}"));
-    let run_id = p.idempotency_key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let session_key = p
+        .session_key
+        .unwrap_or_else(|| format!("agent:{agent_id}:explicit:{session_id}"));
+    let run_id = p
+        .idempotency_key
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let started = Instant::now();
     out.respond(ResponseFrame::ok(
         id.clone(),
@@ -66,17 +84,37 @@ pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound)
         );
         seq
     };
-    emit_agent("lifecycle", json!({"phase": "start", "startedAt": now_ms()}));
+    emit_agent(
+        "lifecycle",
+        json!({"phase": "start", "startedAt": now_ms()}),
+    );
 
-    let history = ctx.shared.registry.history(&ctx.name, &session_key, HISTORY_WINDOW).await.unwrap_or_default();
+    let history = ctx
+        .shared
+        .registry
+        .history(&ctx.name, &session_key, HISTORY_WINDOW)
+        .await
+        .unwrap_or_default();
     let mut messages: Vec<ChatMessage> = history
         .into_iter()
-        .map(|m| ChatMessage::text(if m.role == "assistant" { ChatRole::Assistant } else { ChatRole::User }, m.content))
+        .map(|m| {
+            ChatMessage::text(
+                if m.role == "assistant" {
+                    ChatRole::Assistant
+                } else {
+                    ChatRole::User
+                },
+                m.content,
+            )
+        })
         .collect();
     messages.push(ChatMessage::text(ChatRole::User, p.message.clone()));
     let mut req = ChatRequest::new(messages);
     req.stream = Some(true);
-    req.stream_options = Some(StreamOptions { include_usage: Some(true), ..Default::default() });
+    req.stream_options = Some(StreamOptions {
+        include_usage: Some(true),
+        ..Default::default()
+    });
 
     let mut text = String::new();
     let mut usage = None;
@@ -93,7 +131,8 @@ pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound)
                         for choice in chunk.choices {
                             if let Some(delta) = choice.delta.content.filter(|d| !d.is_empty()) {
                                 text.push_str(&delta);
-                                let s = emit_agent("assistant", json!({"text": text, "delta": delta}));
+                                let s =
+                                    emit_agent("assistant", json!({"text": text, "delta": delta}));
                                 out.event(
                                     "chat",
                                     json!({"runId": run_id, "sessionKey": session_key, "seq": s, "state": "delta", "deltaText": delta,
@@ -112,7 +151,10 @@ pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound)
         }
     }
     if let Some(message) = failure {
-        emit_agent("lifecycle", json!({"phase": "error", "error": message, "endedAt": now_ms()}));
+        emit_agent(
+            "lifecycle",
+            json!({"phase": "error", "error": message, "endedAt": now_ms()}),
+        );
         tracing::warn!(sandbox = %ctx.name, provider = route.kind.as_str(), error = %message, "agent turn failed upstream");
         let err = ErrorShape::new(ErrorCode::Unavailable, format!("upstream error: {message}")).with_details(json!({
             "code": "UPSTREAM_ERROR",
@@ -122,10 +164,17 @@ pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound)
         }));
         return out.error(&id, err).await;
     }
-    if let Err(e) = ctx.shared.registry.append_exchange(&ctx.name, &session_key, &p.message, &text, now_ms()).await {
+    if let Err(e) = ctx
+        .shared
+        .registry
+        .append_exchange(&ctx.name, &session_key, &p.message, &text, now_ms())
+        .await
+    {
         tracing::warn!(error = %e, "could not persist session history");
     }
-    let (input, output) = usage.map(|u| (u.prompt_tokens, u.completion_tokens)).unwrap_or((0, 0));
+    let (input, output) = usage
+        .map(|u| (u.prompt_tokens, u.completion_tokens))
+        .unwrap_or((0, 0));
     if output > 0 {
         emit_agent("usage", json!({"outputTokens": output}));
     }

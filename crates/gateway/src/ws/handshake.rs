@@ -17,7 +17,9 @@ use sandgate_core::frame::{Frame, MAX_PREAUTH_FRAME_BYTES, RequestFrame, Respons
 use sandgate_core::protocol::{ProtocolVersion, negotiate};
 use sandgate_core::signature::verify_device_proof;
 use sandgate_core::{Role, ScopeSet};
-use sandgate_pairing::{ConnectAttempt, Credential, Decision, DeviceInfo, DeviceMetadata, Locality, PairingError};
+use sandgate_pairing::{
+    ConnectAttempt, Credential, Decision, DeviceInfo, DeviceMetadata, Locality, PairingError,
+};
 
 use crate::sandbox::SandboxCtx;
 use crate::shared::now_ms;
@@ -26,7 +28,13 @@ use crate::shared::now_ms;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Headers whose presence means the connection was forwarded (not direct-local).
-const FORWARDING_HEADERS: [&str; 5] = ["forwarded", "x-forwarded-for", "x-forwarded-proto", "x-real-ip", "x-forwarded-host"];
+const FORWARDING_HEADERS: [&str; 5] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "x-forwarded-host",
+];
 
 /// A completed handshake.
 #[derive(Debug, Clone)]
@@ -75,17 +83,30 @@ pub async fn reject(ws: &mut WebSocket, id: Option<&str>, rejection: HandshakeRe
 fn locality(peer: Option<SocketAddr>, headers: &HeaderMap) -> Locality {
     let loopback = peer.is_some_and(|p| p.ip().is_loopback());
     let forwarded = FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h));
-    if loopback && !forwarded { Locality::Loopback } else { Locality::Remote }
+    if loopback && !forwarded {
+        Locality::Loopback
+    } else {
+        Locality::Remote
+    }
 }
 
 /// Runs the handshake. On failure the socket has been answered and closed; `None` is returned.
-pub async fn run(ws: &mut WebSocket, ctx: &SandboxCtx, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<Established> {
+pub async fn run(
+    ws: &mut WebSocket,
+    ctx: &SandboxCtx,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> Option<Established> {
     let nonce = uuid::Uuid::new_v4().to_string();
     let challenge = ConnectChallenge::new(nonce.clone(), now_ms());
     if !send_json(ws, &Frame::Event(challenge.to_event())).await {
         return None;
     }
-    let timeout = Duration::from_millis(ctx.shared.handshake_timeout_ms.load(std::sync::atomic::Ordering::Relaxed));
+    let timeout = Duration::from_millis(
+        ctx.shared
+            .handshake_timeout_ms
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
     let first = match tokio::time::timeout(timeout, ws.recv()).await {
         Err(_) => {
             reject(ws, None, HandshakeRejection::handshake_timeout()).await;
@@ -126,14 +147,22 @@ pub async fn run(ws: &mut WebSocket, ctx: &SandboxCtx, peer: Option<SocketAddr>,
     }
 }
 
-async fn evaluate(req: &RequestFrame, ctx: &SandboxCtx, nonce: &str, locality: Locality) -> Result<Established, HandshakeRejection> {
+async fn evaluate(
+    req: &RequestFrame,
+    ctx: &SandboxCtx,
+    nonce: &str,
+    locality: Locality,
+) -> Result<Established, HandshakeRejection> {
     if req.method != "connect" {
         return Err(HandshakeRejection::first_request_not_connect());
     }
     let params = ConnectParams::parse(req.params.clone().unwrap_or(serde_json::Value::Null))
         .map_err(|e| HandshakeRejection::invalid_connect_params(&e))?;
-    let protocol = negotiate(params.min_protocol, params.max_protocol).map_err(|m| m.to_rejection())?;
-    let role = params.role().map_err(|_| HandshakeRejection::invalid_role())?;
+    let protocol =
+        negotiate(params.min_protocol, params.max_protocol).map_err(|m| m.to_rejection())?;
+    let role = params
+        .role()
+        .map_err(|_| HandshakeRejection::invalid_role())?;
 
     let auth = params.auth.clone().unwrap_or_default();
     let failure = |reason: Option<AuthReason>| {
@@ -147,7 +176,11 @@ async fn evaluate(req: &RequestFrame, ctx: &SandboxCtx, nonce: &str, locality: L
     let shared_ok = auth.token.as_deref().is_some_and(|t| ctx.token_matches(t));
     let credential = if shared_ok {
         Credential::SandboxToken
-    } else if let Some(dt) = auth.device_token.clone().or_else(|| auth.token.clone().filter(|_| params.device.is_some())) {
+    } else if let Some(dt) = auth
+        .device_token
+        .clone()
+        .or_else(|| auth.token.clone().filter(|_| params.device.is_some()))
+    {
         // 5.28 sends the stored device token as both `token` and `deviceToken`; a `token`
         // that is not the sandbox token is tried as a device token when a device is present.
         if params.device.is_none() {
@@ -193,14 +226,26 @@ async fn evaluate(req: &RequestFrame, ctx: &SandboxCtx, nonce: &str, locality: L
         locality,
         credential: credential.clone(),
     };
-    let decision = ctx.shared.pairing.connect(&attempt).await.map_err(|e| pairing_error(e, &params, explicit_device_token))?;
+    let decision = ctx
+        .shared
+        .pairing
+        .connect(&attempt)
+        .await
+        .map_err(|e| pairing_error(e, &params, explicit_device_token))?;
     let auth_method = match credential {
         Credential::SandboxToken => "token",
         _ => "device-token",
     };
-    let token_of = |t: Option<&sandgate_pairing::IssuedToken>| t.map(|t| (t.token().to_owned(), t.issued_at_ms));
+    let token_of = |t: Option<&sandgate_pairing::IssuedToken>| {
+        t.map(|t| (t.token().to_owned(), t.issued_at_ms))
+    };
     match decision {
-        Decision::Approved { role, scopes, device_token, .. } => Ok(Established {
+        Decision::Approved {
+            role,
+            scopes,
+            device_token,
+            ..
+        } => Ok(Established {
             params: params.clone(),
             protocol,
             role,
@@ -211,7 +256,12 @@ async fn evaluate(req: &RequestFrame, ctx: &SandboxCtx, nonce: &str, locality: L
             device_token: token_of(device_token.as_ref()),
             pending: None,
         }),
-        Decision::PartiallyGranted { role, granted, device_token, pending } => Ok(Established {
+        Decision::PartiallyGranted {
+            role,
+            granted,
+            device_token,
+            pending,
+        } => Ok(Established {
             params: params.clone(),
             protocol,
             role,
@@ -222,7 +272,12 @@ async fn evaluate(req: &RequestFrame, ctx: &SandboxCtx, nonce: &str, locality: L
             device_token: token_of(device_token.as_ref()),
             pending: serde_json::to_value(&pending).ok(),
         }),
-        Decision::PairingRequired { reason, request_id, remedy, details } => {
+        Decision::PairingRequired {
+            reason,
+            request_id,
+            remedy,
+            details,
+        } => {
             let approved = !details.approved_roles.is_empty();
             Err(HandshakeRejection::pairing_required(&PairingRequired {
                 reason,
@@ -231,14 +286,19 @@ async fn evaluate(req: &RequestFrame, ctx: &SandboxCtx, nonce: &str, locality: L
                 requested_role: details.requested_role,
                 requested_scopes: params.scopes.clone().unwrap_or_default(),
                 approved_roles: approved.then(|| details.approved_roles.clone()),
-                approved_scopes: approved.then(|| details.approved_scopes.iter().cloned().collect()),
+                approved_scopes: approved
+                    .then(|| details.approved_scopes.iter().cloned().collect()),
                 remedy,
             }))
         }
     }
 }
 
-fn pairing_error(err: PairingError, params: &ConnectParams, explicit_device_token: bool) -> HandshakeRejection {
+fn pairing_error(
+    err: PairingError,
+    params: &ConnectParams,
+    explicit_device_token: bool,
+) -> HandshakeRejection {
     let auth = params.auth.clone().unwrap_or_default();
     let failure = |reason| {
         HandshakeRejection::unauthorized(&AuthFailure {
@@ -249,7 +309,9 @@ fn pairing_error(err: PairingError, params: &ConnectParams, explicit_device_toke
         })
     };
     match err {
-        PairingError::DeviceTokenMismatch(_) if explicit_device_token => failure(AuthReason::DeviceTokenMismatch),
+        PairingError::DeviceTokenMismatch(_) if explicit_device_token => {
+            failure(AuthReason::DeviceTokenMismatch)
+        }
         PairingError::DeviceTokenMismatch(_) => failure(AuthReason::TokenMismatch),
         PairingError::ScopeMismatch => failure(AuthReason::ScopeMismatch),
         PairingError::DeviceIdentityRequired => HandshakeRejection::device_identity_required(),
@@ -261,7 +323,13 @@ fn pairing_error(err: PairingError, params: &ConnectParams, explicit_device_toke
 }
 
 /// The response frame carrying `hello-ok`.
-pub fn hello_ok(est: &Established, ctx: &SandboxCtx, conn_id: &str, methods: &[&str], events: &[&str]) -> ResponseFrame {
+pub fn hello_ok(
+    est: &Established,
+    ctx: &SandboxCtx,
+    conn_id: &str,
+    methods: &[&str],
+    events: &[&str],
+) -> ResponseFrame {
     // Only the fields both recorded CLI versions accept: 2026.5.28 drops frames whose
     // closed objects carry keys it does not know.
     let mut auth = serde_json::json!({"role": est.role, "scopes": est.scopes});

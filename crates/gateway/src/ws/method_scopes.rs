@@ -18,38 +18,112 @@ pub enum Requirement {
 }
 
 const READ: &[&str] = &[
-    "status", "logs.tail", "channels.status", "usage.status", "usage.cost", "tts.status", "tts.providers",
-    "commands.list", "models.list", "tools.catalog", "tools.effective", "agents.list", "agent.identity.get",
-    "skills.status", "skills.search", "skills.detail", "voicewake.get", "sessions.list", "sessions.get",
-    "sessions.preview", "sessions.resolve", "sessions.compaction.list", "sessions.compaction.get",
-    "sessions.subscribe", "sessions.unsubscribe", "sessions.messages.subscribe", "sessions.messages.unsubscribe",
-    "cron.list", "cron.status", "cron.runs", "gateway.identity.get", "system-presence", "last-heartbeat",
-    "node.list", "node.describe", "chat.history", "config.get", "config.schema.lookup", "talk.config",
-    "agents.files.list", "agents.files.get", "doctor.memory.status", "doctor.memory.dreamDiary",
+    "status",
+    "logs.tail",
+    "channels.status",
+    "usage.status",
+    "usage.cost",
+    "tts.status",
+    "tts.providers",
+    "commands.list",
+    "models.list",
+    "tools.catalog",
+    "tools.effective",
+    "agents.list",
+    "agent.identity.get",
+    "skills.status",
+    "skills.search",
+    "skills.detail",
+    "voicewake.get",
+    "sessions.list",
+    "sessions.get",
+    "sessions.preview",
+    "sessions.resolve",
+    "sessions.compaction.list",
+    "sessions.compaction.get",
+    "sessions.subscribe",
+    "sessions.unsubscribe",
+    "sessions.messages.subscribe",
+    "sessions.messages.unsubscribe",
+    "cron.list",
+    "cron.status",
+    "cron.runs",
+    "gateway.identity.get",
+    "system-presence",
+    "last-heartbeat",
+    "node.list",
+    "node.describe",
+    "chat.history",
+    "config.get",
+    "config.schema.lookup",
+    "talk.config",
+    "agents.files.list",
+    "agents.files.get",
+    "doctor.memory.status",
+    "doctor.memory.dreamDiary",
 ];
 
 const WRITE: &[&str] = &[
-    "agent", "agent.wait", "chat.send", "chat.abort", "send", "poll", "message.action", "wake", "talk.mode",
-    "talk.speak", "tts.enable", "tts.disable", "tts.convert", "tts.setProvider", "voicewake.set", "node.invoke",
-    "node.pending.enqueue", "sessions.create", "sessions.send", "sessions.steer", "sessions.abort",
-    "sessions.compaction.branch", "push.test",
+    "agent",
+    "agent.wait",
+    "chat.send",
+    "chat.abort",
+    "send",
+    "poll",
+    "message.action",
+    "wake",
+    "talk.mode",
+    "talk.speak",
+    "tts.enable",
+    "tts.disable",
+    "tts.convert",
+    "tts.setProvider",
+    "voicewake.set",
+    "node.invoke",
+    "node.pending.enqueue",
+    "sessions.create",
+    "sessions.send",
+    "sessions.steer",
+    "sessions.abort",
+    "sessions.compaction.branch",
+    "push.test",
 ];
 
 const APPROVALS: &[&str] = &[
-    "exec.approval.get", "exec.approval.list", "exec.approval.request", "exec.approval.waitDecision",
-    "exec.approval.resolve", "plugin.approval.list", "plugin.approval.request", "plugin.approval.waitDecision",
+    "exec.approval.get",
+    "exec.approval.list",
+    "exec.approval.request",
+    "exec.approval.waitDecision",
+    "exec.approval.resolve",
+    "plugin.approval.list",
+    "plugin.approval.request",
+    "plugin.approval.waitDecision",
     "plugin.approval.resolve",
 ];
 
 const PAIRING: &[&str] = &[
-    "device.pair.list", "device.pair.approve", "device.pair.reject", "device.pair.remove", "device.token.rotate",
-    "device.token.revoke", "node.pair.request", "node.pair.list", "node.pair.approve", "node.pair.reject",
-    "node.pair.verify", "node.rename",
+    "device.pair.list",
+    "device.pair.approve",
+    "device.pair.reject",
+    "device.pair.remove",
+    "device.token.rotate",
+    "device.token.revoke",
+    "node.pair.request",
+    "node.pair.list",
+    "node.pair.approve",
+    "node.pair.reject",
+    "node.pair.verify",
+    "node.rename",
 ];
 
 const NODE_ONLY: &[&str] = &[
-    "node.invoke.result", "node.event", "node.pending.drain", "node.canvas.capability.refresh",
-    "node.pending.pull", "node.pending.ack", "skills.bins",
+    "node.invoke.result",
+    "node.event",
+    "node.pending.drain",
+    "node.canvas.capability.refresh",
+    "node.pending.pull",
+    "node.pending.ack",
+    "skills.bins",
 ];
 
 const ADMIN_PREFIXES: &[&str] = &["config.", "exec.approvals.", "wizard.", "update."];
@@ -62,8 +136,12 @@ pub fn requirement(method: &str) -> Requirement {
     if NODE_ONLY.contains(&method) {
         return Requirement::NodeRole;
     }
-    let table: [(&[&str], Scope); 4] =
-        [(READ, Scope::Read), (WRITE, Scope::Write), (APPROVALS, Scope::Approvals), (PAIRING, Scope::Pairing)];
+    let table: [(&[&str], Scope); 4] = [
+        (READ, Scope::Read),
+        (WRITE, Scope::Write),
+        (APPROVALS, Scope::Approvals),
+        (PAIRING, Scope::Pairing),
+    ];
     for (methods, scope) in table {
         if methods.contains(&method) {
             return Requirement::Scope(scope);
@@ -92,7 +170,9 @@ pub fn authorize(method: &str, role: Role, scopes: &ScopeSet) -> Result<(), Deni
     match (requirement(method), role) {
         (Requirement::None, _) => Ok(()),
         (Requirement::NodeRole, Role::Node) => Ok(()),
-        (Requirement::NodeRole, Role::Operator) | (Requirement::Scope(_), Role::Node) => Err(Denial::Role(role)),
+        (Requirement::NodeRole, Role::Operator) | (Requirement::Scope(_), Role::Node) => {
+            Err(Denial::Role(role))
+        }
         (Requirement::Scope(s), Role::Operator) => {
             if scopes.satisfies(&s) {
                 Ok(())
@@ -116,21 +196,51 @@ mod tests {
         assert_eq!(requirement("health"), Requirement::None);
         assert_eq!(requirement("status"), Requirement::Scope(Scope::Read));
         assert_eq!(requirement("agent"), Requirement::Scope(Scope::Write));
-        assert_eq!(requirement("device.pair.approve"), Requirement::Scope(Scope::Pairing));
-        assert_eq!(requirement("config.apply"), Requirement::Scope(Scope::Admin));
+        assert_eq!(
+            requirement("device.pair.approve"),
+            Requirement::Scope(Scope::Pairing)
+        );
+        assert_eq!(
+            requirement("config.apply"),
+            Requirement::Scope(Scope::Admin)
+        );
         assert_eq!(requirement("config.get"), Requirement::Scope(Scope::Read));
-        assert_eq!(requirement("no.such.method"), Requirement::Scope(Scope::Admin));
+        assert_eq!(
+            requirement("no.such.method"),
+            Requirement::Scope(Scope::Admin)
+        );
         assert_eq!(requirement("node.event"), Requirement::NodeRole);
     }
 
     #[test]
     fn authorization_runs_before_lookup_and_respects_implications() {
-        assert_eq!(authorize("no.such", Role::Operator, &set(&["operator.write"])), Err(Denial::Scope(Scope::Admin)));
-        assert_eq!(authorize("no.such", Role::Operator, &set(&["operator.admin"])), Ok(()));
-        assert_eq!(authorize("status", Role::Operator, &set(&["operator.write"])), Ok(()));
-        assert_eq!(authorize("agent", Role::Operator, &set(&["operator.read"])), Err(Denial::Scope(Scope::Write)));
-        assert_eq!(authorize("health", Role::Operator, &ScopeSet::new()), Ok(()));
-        assert_eq!(authorize("status", Role::Node, &set(&["operator.admin"])), Err(Denial::Role(Role::Node)));
-        assert_eq!(authorize("node.event", Role::Operator, &set(&["operator.admin"])), Err(Denial::Role(Role::Operator)));
+        assert_eq!(
+            authorize("no.such", Role::Operator, &set(&["operator.write"])),
+            Err(Denial::Scope(Scope::Admin))
+        );
+        assert_eq!(
+            authorize("no.such", Role::Operator, &set(&["operator.admin"])),
+            Ok(())
+        );
+        assert_eq!(
+            authorize("status", Role::Operator, &set(&["operator.write"])),
+            Ok(())
+        );
+        assert_eq!(
+            authorize("agent", Role::Operator, &set(&["operator.read"])),
+            Err(Denial::Scope(Scope::Write))
+        );
+        assert_eq!(
+            authorize("health", Role::Operator, &ScopeSet::new()),
+            Ok(())
+        );
+        assert_eq!(
+            authorize("status", Role::Node, &set(&["operator.admin"])),
+            Err(Denial::Role(Role::Node))
+        );
+        assert_eq!(
+            authorize("node.event", Role::Operator, &set(&["operator.admin"])),
+            Err(Denial::Role(Role::Operator))
+        );
     }
 }

@@ -33,8 +33,15 @@ pub const METHODS: &[&str] = &[
 ];
 
 /// Events this gateway really sends (advertised in `hello-ok.features.events`).
-pub const EVENTS: &[&str] =
-    &["connect.challenge", "tick", "agent", "chat", "shutdown", "device.pair.requested", "device.pair.resolved"];
+pub const EVENTS: &[&str] = &[
+    "connect.challenge",
+    "tick",
+    "agent",
+    "chat",
+    "shutdown",
+    "device.pair.requested",
+    "device.pair.resolved",
+];
 
 /// Runs one authorized request. `agent` runs in its own task so the session keeps serving.
 pub async fn dispatch(req: RequestFrame, ctx: Arc<SandboxCtx>, caller: Caller, out: Outbound) {
@@ -49,7 +56,9 @@ pub async fn dispatch(req: RequestFrame, ctx: Arc<SandboxCtx>, caller: Caller, o
         "status" => Ok(status(&ctx).await),
         "models.list" => {
             let route = ctx.route();
-            Ok(json!({"models": [{"id": route.model, "name": route.model, "provider": route.kind.as_str()}]}))
+            Ok(
+                json!({"models": [{"id": route.model, "name": route.model, "provider": route.kind.as_str()}]}),
+            )
         }
         "sessions.list" => sessions_list(&ctx).await,
         "sessions.get" | "chat.history" => session_get(&ctx, params).await,
@@ -68,7 +77,10 @@ pub async fn dispatch(req: RequestFrame, ctx: Arc<SandboxCtx>, caller: Caller, o
 }
 
 fn approver(caller: &Caller) -> Approver {
-    Approver::Session { scopes: caller.scopes.clone(), device_id: caller.device_id.clone() }
+    Approver::Session {
+        scopes: caller.scopes.clone(),
+        device_id: caller.device_id.clone(),
+    }
 }
 
 fn pairing(result: Result<Value, PairingError>) -> Result<Value, ErrorShape> {
@@ -76,7 +88,8 @@ fn pairing(result: Result<Value, PairingError>) -> Result<Value, ErrorShape> {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(method: &str, params: Value) -> Result<T, ErrorShape> {
-    serde_json::from_value(params).map_err(|e| ErrorShape::invalid_request(format!("invalid {method} params: {e}")))
+    serde_json::from_value(params)
+        .map_err(|e| ErrorShape::invalid_request(format!("invalid {method} params: {e}")))
 }
 
 async fn status(ctx: &SandboxCtx) -> Value {
@@ -92,9 +105,16 @@ async fn status(ctx: &SandboxCtx) -> Value {
 }
 
 async fn sessions_list(ctx: &SandboxCtx) -> Result<Value, ErrorShape> {
-    let rows = ctx.shared.registry.sessions(&ctx.name).await.map_err(|e| ErrorShape::unavailable(e.to_string(), 500))?;
-    let sessions: Vec<Value> =
-        rows.into_iter().map(|(key, n, ts)| json!({"key": key, "messageCount": n, "updatedAt": ts})).collect();
+    let rows = ctx
+        .shared
+        .registry
+        .sessions(&ctx.name)
+        .await
+        .map_err(|e| ErrorShape::unavailable(e.to_string(), 500))?;
+    let sessions: Vec<Value> = rows
+        .into_iter()
+        .map(|(key, n, ts)| json!({"key": key, "messageCount": n, "updatedAt": ts}))
+        .collect();
     Ok(json!({"sessions": sessions}))
 }
 
@@ -108,15 +128,20 @@ struct SessionParams {
 
 async fn session_get(ctx: &SandboxCtx, params: Value) -> Result<Value, ErrorShape> {
     let p: SessionParams = parse("sessions.get", params)?;
-    let key = p.session_key.or(p.key).ok_or_else(|| ErrorShape::invalid_request("sessionKey required"))?;
+    let key = p
+        .session_key
+        .or(p.key)
+        .ok_or_else(|| ErrorShape::invalid_request("sessionKey required"))?;
     let msgs = ctx
         .shared
         .registry
         .history(&ctx.name, &key, p.limit.unwrap_or(200).min(1000))
         .await
         .map_err(|e| ErrorShape::unavailable(e.to_string(), 500))?;
-    let messages: Vec<Value> =
-        msgs.into_iter().map(|m| json!({"role": m.role, "content": [{"type": "text", "text": m.content}]})).collect();
+    let messages: Vec<Value> = msgs
+        .into_iter()
+        .map(|m| json!({"role": m.role, "content": [{"type": "text", "text": m.content}]}))
+        .collect();
     Ok(json!({"sessionKey": key, "messages": messages}))
 }
 
@@ -143,14 +168,22 @@ struct TokenParams {
 
 async fn approve(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Value, ErrorShape> {
     let p: RequestIdParams = parse("device.pair.approve", params)?;
-    let approval = ctx.shared.pairing.approve(&ctx.name, &p.request_id, &approver(caller)).await;
+    let approval = ctx
+        .shared
+        .pairing
+        .approve(&ctx.name, &p.request_id, &approver(caller))
+        .await;
     let approval = approval.map_err(|e| ErrorShape::invalid_request(e.to_string()))?;
     Ok(json!({"requestId": p.request_id, "device": approval.device}))
 }
 
 async fn reject(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Value, ErrorShape> {
     let p: RequestIdParams = parse("device.pair.reject", params)?;
-    let r = ctx.shared.pairing.reject(&ctx.name, &p.request_id, &approver(caller)).await;
+    let r = ctx
+        .shared
+        .pairing
+        .reject(&ctx.name, &p.request_id, &approver(caller))
+        .await;
     let r = r.map_err(|e| ErrorShape::invalid_request(e.to_string()))?;
     Ok(json!({"requestId": p.request_id, "deviceId": r.device_id}))
 }
@@ -168,7 +201,7 @@ async fn remove(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Valu
 
 async fn rotate(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Value, ErrorShape> {
     let p: TokenParams = parse("device.token.rotate", params)?;
-        let rotated = ctx
+    let rotated = ctx
         .shared
         .pairing
         .rotate_token(&ctx.name, &p.device_id, p.role, p.scopes, &approver(caller))
@@ -177,7 +210,12 @@ async fn rotate(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Valu
             tracing::info!(error = %e, "device token rotation denied");
             ErrorShape::invalid_request("device token rotation denied")
         })?;
-    ctx.close_device(&p.device_id, Some(p.role), CloseCode::AuthChanged, "device removed");
+    ctx.close_device(
+        &p.device_id,
+        Some(p.role),
+        CloseCode::AuthChanged,
+        "device removed",
+    );
     Ok(json!({
         "deviceId": p.device_id,
         "role": p.role,
@@ -198,6 +236,11 @@ async fn revoke(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Valu
             tracing::info!(error = %e, "device token revocation denied");
             ErrorShape::invalid_request("device token revocation denied")
         })?;
-    ctx.close_device(&p.device_id, Some(p.role), CloseCode::AuthChanged, "device removed");
+    ctx.close_device(
+        &p.device_id,
+        Some(p.role),
+        CloseCode::AuthChanged,
+        "device removed",
+    );
     Ok(json!({"deviceId": p.device_id, "role": p.role, "revokedAtMs": revoked.revoked_at_ms}))
 }

@@ -58,15 +58,27 @@ impl Outbound {
     /// other event closes the socket with 1008 `slow consumer`.
     pub fn event(&self, name: &str, payload: serde_json::Value, drop_if_slow: bool) {
         let Ok(mut seq) = self.seq.lock() else { return };
-        let frame = EventFrame { event: name.to_owned(), payload: Some(payload), seq: Some(*seq + 1), state_version: None };
-        let Ok(text) = serde_json::to_string(&Frame::Event(frame)) else { return };
+        let frame = EventFrame {
+            event: name.to_owned(),
+            payload: Some(payload),
+            seq: Some(*seq + 1),
+            state_version: None,
+        };
+        let Ok(text) = serde_json::to_string(&Frame::Event(frame)) else {
+            return;
+        };
         match self.tx.try_send(Out::Text(text)) {
             Ok(()) => *seq += 1,
             Err(mpsc::error::TrySendError::Full(_)) if drop_if_slow => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let _ = tx.send(Out::Close(CloseCode::PolicyViolation.as_u16(), "slow consumer".into())).await;
+                    let _ = tx
+                        .send(Out::Close(
+                            CloseCode::PolicyViolation.as_u16(),
+                            "slow consumer".into(),
+                        ))
+                        .await;
                 });
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -92,8 +104,15 @@ pub struct Caller {
 }
 
 /// Runs one WebSocket connection from handshake to close.
-pub async fn run(mut socket: WebSocket, ctx: Arc<SandboxCtx>, peer: Option<SocketAddr>, headers: HeaderMap) {
-    let Some(est) = handshake::run(&mut socket, &ctx, peer, &headers).await else { return };
+pub async fn run(
+    mut socket: WebSocket,
+    ctx: Arc<SandboxCtx>,
+    peer: Option<SocketAddr>,
+    headers: HeaderMap,
+) {
+    let Some(est) = handshake::run(&mut socket, &ctx, peer, &headers).await else {
+        return;
+    };
     let conn_uuid = uuid::Uuid::new_v4().to_string();
     let (conn_id, mut close_rx) = ctx.register(est.device_id.clone(), est.role);
     tracing::info!(sandbox = %ctx.name, conn = %conn_uuid, device = ?est.device_id, scopes = %est.scopes, "session established");
@@ -109,7 +128,10 @@ pub async fn run(mut socket: WebSocket, ctx: Arc<SandboxCtx>, peer: Option<Socke
                     }
                 }
                 Out::Close(code, reason) => {
-                    let frame = CloseFrame { code, reason: Utf8Bytes::from(sandgate_core::codes::close_reason(&reason)) };
+                    let frame = CloseFrame {
+                        code,
+                        reason: Utf8Bytes::from(sandgate_core::codes::close_reason(&reason)),
+                    };
                     let _ = sink.send(Message::Close(Some(frame))).await;
                     break;
                 }
@@ -117,8 +139,18 @@ pub async fn run(mut socket: WebSocket, ctx: Arc<SandboxCtx>, peer: Option<Socke
         }
         let _ = sink.close().await;
     });
-    let out = Outbound { tx, seq: Arc::new(Mutex::new(0)) };
-    out.respond(handshake::hello_ok(&est, &ctx, &conn_uuid, methods::METHODS, methods::EVENTS)).await;
+    let out = Outbound {
+        tx,
+        seq: Arc::new(Mutex::new(0)),
+    };
+    out.respond(handshake::hello_ok(
+        &est,
+        &ctx,
+        &conn_uuid,
+        methods::METHODS,
+        methods::EVENTS,
+    ))
+    .await;
     if let Some(pending) = &est.pending {
         // Tell the client, on its own socket, which request covers what it was not granted.
         out.event("device.pair.requested", pending.clone(), false);
@@ -133,7 +165,8 @@ pub async fn run(mut socket: WebSocket, ctx: Arc<SandboxCtx>, peer: Option<Socke
     let sees_pairing = est.role == Role::Operator && est.scopes.satisfies(&Scope::Pairing);
     let mut pairing_rx = ctx.shared.pairing.subscribe();
     let mut stopping = ctx.shared.stopping.clone();
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK_INTERVAL, TICK_INTERVAL);
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + TICK_INTERVAL, TICK_INTERVAL);
     let mut unauthorized_streak = 0u32;
     loop {
         tokio::select! {

@@ -10,11 +10,24 @@ pub async fn gateway(dir: &std::path::Path) -> Gateway {
 }
 
 pub fn route(kind: ProviderKind, model: &str, endpoint: Option<String>) -> RouteSpec {
-    RouteSpec { provider: kind, model: model.into(), endpoint, credential: None, credential_env: None }
+    RouteSpec {
+        provider: kind,
+        model: model.into(),
+        endpoint,
+        credential: None,
+        credential_env: None,
+    }
 }
 
 pub async fn sandbox(gw: &Gateway, name: &str, route: RouteSpec) -> SandboxInfo {
-    gw.create_sandbox(SandboxSpec { name: name.into(), route, port: 0, network_policies: vec![] }).await.unwrap()
+    gw.create_sandbox(SandboxSpec {
+        name: name.into(),
+        route,
+        port: 0,
+        network_policies: vec![],
+    })
+    .await
+    .unwrap()
 }
 
 pub async fn mock_sandbox(gw: &Gateway, name: &str, model: &str) -> SandboxInfo {
