@@ -25,6 +25,9 @@ pub enum ProviderError {
         /// What could not be mapped.
         what: String,
     },
+    /// No inference route is configured for the caller (→ 503).
+    #[error("no inference route is configured for this sandbox")]
+    NoRoute,
     /// The route's provider has no embeddings endpoint (→ 404).
     #[error("the {0} provider has no embeddings endpoint")]
     NoEmbeddings(ProviderKind),
@@ -163,6 +166,7 @@ impl ProviderError {
             | Self::Unreachable { .. }
             | Self::ResponseTooLarge { .. }
             | Self::Protocol { .. } => StatusCode::BAD_GATEWAY,
+            Self::NoRoute => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -190,6 +194,7 @@ impl ProviderError {
             Self::Unreachable { .. } => "upstream_unreachable",
             Self::ResponseTooLarge { .. } => "upstream_response_too_large",
             Self::Protocol { .. } => "upstream_protocol_error",
+            Self::NoRoute => "no_route",
             Self::Internal(_) => "internal_error",
         }
     }

@@ -18,6 +18,7 @@
 //! Not here: authenticating sandboxes, TLS for `inference.local`, storing routes.
 
 mod adapters;
+pub mod chunk;
 pub mod embeddings;
 pub mod error;
 pub mod fake;

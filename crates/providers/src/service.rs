@@ -49,6 +49,31 @@ impl InferenceService {
         &self.client
     }
 
+    /// An axum router serving the inference API on every path; `resolve` picks the route
+    /// from the request head (e.g. by the sandbox token the gateway already checked), and a
+    /// request it resolves to `None` gets 503 `no_route`. Authentication stays with the
+    /// gateway: mount this behind it.
+    pub fn into_router<F>(self, resolve: F) -> axum::Router
+    where
+        F: Fn(&http::request::Parts) -> Option<Route> + Clone + Send + Sync + 'static,
+    {
+        axum::Router::new().fallback(move |req: Request<Body>| {
+            let service = self.clone();
+            let resolve = resolve.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                match resolve(&parts) {
+                    Some(route) => {
+                        service
+                            .handle(&route, Request::from_parts(parts, body))
+                            .await
+                    }
+                    None => error_response(&ProviderError::NoRoute),
+                }
+            }
+        })
+    }
+
     /// Serves one request of a sandbox whose route is `route`. Never fails: every error
     /// becomes an OpenAI-style error response (or, once a stream has begun, an SSE error
     /// event followed by `data: [DONE]`).

@@ -247,3 +247,65 @@ async fn unmappable_input_is_400_unsupported_and_not_forwarded() {
         assert_eq!(fake.request_count(), 0, "{kind}");
     }
 }
+
+#[tokio::test]
+async fn router_over_a_real_socket_resolves_routes_per_request() {
+    let alpha = fake_kind(FakeKind::Ollama, "alpha").await;
+    let beta = fake_kind(FakeKind::Gemini, "beta").await;
+    let routes = std::sync::Arc::new([
+        ("Bearer sandbox-a", alpha.route("llama-a")),
+        ("Bearer sandbox-b", beta.route("gemini-b")),
+    ]);
+    let app = service().into_router(move |parts| {
+        let auth = parts.headers.get("authorization")?.to_str().ok()?;
+        routes
+            .iter()
+            .find(|(token, _)| *token == auth)
+            .map(|(_, r)| r.clone())
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://{addr}/v1/chat/completions");
+    for (token, label, model) in [
+        ("sandbox-a", "[fake-ollama:alpha]", "llama-a"),
+        ("sandbox-b", "[fake-gemini:beta]", "gemini-b"),
+    ] {
+        let resp = client
+            .post(&url)
+            .bearer_auth(token)
+            .json(&user("hi"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert!(
+            v["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .starts_with(label),
+            "{v}"
+        );
+        assert_eq!(v["model"], model);
+    }
+    let resp = client
+        .post(&url)
+        .bearer_auth("stranger")
+        .json(&user("hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "no_route");
+    assert_eq!((alpha.request_count(), beta.request_count()), (1, 1));
+    for req in alpha.requests().iter().chain(beta.requests().iter()) {
+        assert!(
+            req.headers.iter().all(|(_, v)| !v.contains("sandbox-")),
+            "{req:?}"
+        );
+    }
+    server.abort();
+}

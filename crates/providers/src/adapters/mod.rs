@@ -57,12 +57,16 @@ pub(crate) fn check_request(
     Ok(())
 }
 
+/// Values that ask for nothing: `null`, `false`, `0`, `[]`, `{}` (SDKs often send
+/// `logprobs: false` or `frequency_penalty: 0` explicitly).
 fn is_empty_value(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
         Value::Bool(b) => !b,
-        _ => false,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(_) => false,
     }
 }
 

@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::serve::ListenerExt;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use http_body_util::BodyExt;
@@ -258,6 +259,12 @@ impl FakeUpstream {
     pub async fn spawn(config: FakeConfig) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
+        // Small stream frames must leave at once, not wait for Nagle + delayed ACK.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "fake upstream: TCP_NODELAY not set");
+            }
+        });
         let kind = config.kind;
         let state = Arc::new(State {
             config: Mutex::new(config),
