@@ -156,17 +156,25 @@ pub async fn timeouts(kind: FakeKind) {
 }
 
 pub async fn slow_stream_outlives_total_timeout(kind: FakeKind) {
-    // 6 chunks, 80 ms apart: ~500 ms in total, longer than the 300 ms head timeout, but
-    // never idle for 300 ms.
+    // 6 chunks, 60 ms apart: ~360 ms in total, longer than the 200 ms buffered/head timeout;
+    // the stream is only bound by its (generous) idle timeout.
     let fake = fake(
         FakeConfig::new(kind)
             .tokens(5)
-            .latency(std::time::Duration::from_millis(80)),
+            .latency(std::time::Duration::from_millis(60)),
     )
     .await;
-    let route = short(fake.route(ROUTE_MODEL));
+    let route = fake
+        .route(ROUTE_MODEL)
+        .with_timeout(std::time::Duration::from_millis(200))
+        .with_idle_timeout(std::time::Duration::from_secs(5));
+    let started = std::time::Instant::now();
     let a = chat(&service(), &route, user_stream("x", false)).await;
     assert_eq!(a.sse_text(), expected_text(kind, "fake", 5));
+    assert!(
+        started.elapsed() > route.timeout,
+        "the stream outlived the total timeout"
+    );
 }
 
 pub async fn cut_stream(kind: FakeKind) {
