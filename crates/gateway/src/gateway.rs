@@ -2,7 +2,7 @@
 //! authority. The `sandgated` daemon owns exactly one [`Gateway`].
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,167 +17,16 @@ use sandgate_pairing::{
     Locality, PairingAuthority, PolicyMode, SandboxPolicy, SqliteStore, TokenSecret,
 };
 use sandgate_providers::{Credential, InferenceClient, InferenceService, ProviderKind, Route};
-use serde::Serialize;
 use tokio::sync::{Mutex, watch};
 
-use crate::ca::{CaError, GatewayCa};
+use crate::ca::GatewayCa;
 use crate::listener::{self, PortApp, ServeHandle};
 use crate::proxy::ConnectProxy;
 use crate::registry::{Registry, RegistryError, SandboxRecord};
 use crate::sandbox::SandboxCtx;
 use crate::shared::{Shared, now_ms};
+pub use crate::spec::{GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec};
 use crate::{fsutil, inference, ws};
-
-/// Options for [`Gateway::open`].
-#[derive(Debug, Clone)]
-pub struct GatewayOptions {
-    /// The state directory (`~/.sandgate` by default).
-    pub state_dir: PathBuf,
-    /// Address the sandbox listeners bind (loopback by default).
-    pub bind: IpAddr,
-}
-
-impl GatewayOptions {
-    /// Loopback listeners on `state_dir`.
-    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
-        GatewayOptions {
-            state_dir: state_dir.into(),
-            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        }
-    }
-}
-
-/// A sandbox's route as given at onboarding or by `inference set`.
-#[derive(Clone)]
-pub struct RouteSpec {
-    /// Provider kind.
-    pub provider: ProviderKind,
-    /// Model to force.
-    pub model: String,
-    /// Endpoint; the provider's default when `None`.
-    pub endpoint: Option<String>,
-    /// The credential's value (read from the environment by the CLI; never from a flag).
-    pub credential: Option<String>,
-    /// The variable it was read from.
-    pub credential_env: Option<String>,
-}
-
-impl std::fmt::Debug for RouteSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RouteSpec")
-            .field("provider", &self.provider)
-            .field("model", &self.model)
-            .field("endpoint", &self.endpoint)
-            .field(
-                "credential",
-                &self.credential.as_ref().map(|_| "<redacted>"),
-            )
-            .field("credential_env", &self.credential_env)
-            .finish()
-    }
-}
-
-/// What to create in [`Gateway::create_sandbox`].
-#[derive(Debug, Clone)]
-pub struct SandboxSpec {
-    /// Sandbox name (`[a-z0-9-]`, 1–63, starting with a letter or digit).
-    pub name: String,
-    /// Its inference route.
-    pub route: RouteSpec,
-    /// Its listener port.
-    pub port: u16,
-    /// NemoClaw-style network policies, recorded.
-    pub network_policies: Vec<String>,
-}
-
-/// A sandbox as reported to the CLI. `token` is skipped by serde and redacted by `Debug`.
-#[derive(Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SandboxInfo {
-    /// Name.
-    pub name: String,
-    /// Listener port.
-    pub port: u16,
-    /// Provider id.
-    pub provider: String,
-    /// Forced model.
-    pub model: String,
-    /// Upstream endpoint.
-    pub endpoint: String,
-    /// `ws://<bind>:<port>`.
-    pub url: String,
-    /// Creation time.
-    pub created_at_ms: u64,
-    /// Recorded network policies.
-    pub network_policies: Vec<String>,
-    /// Where the sandbox CLI's device identity and token live.
-    pub device_dir: PathBuf,
-    /// The sandbox token (secret).
-    #[serde(skip)]
-    pub token: String,
-}
-
-impl std::fmt::Debug for SandboxInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SandboxInfo")
-            .field("name", &self.name)
-            .field("port", &self.port)
-            .field("provider", &self.provider)
-            .field("model", &self.model)
-            .field("token", &"<redacted>")
-            .finish_non_exhaustive()
-    }
-}
-
-/// Errors of gateway operations; each message says what to do next.
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    /// Bad sandbox name.
-    #[error(
-        "invalid sandbox name {0:?}: use 1-63 lowercase letters, digits and '-', starting with a letter or digit"
-    )]
-    InvalidName(String),
-    /// The name exists.
-    #[error("sandbox {0} already exists: pick another name or run `sandgate {0} destroy` first")]
-    NameTaken(String),
-    /// No such sandbox.
-    #[error("no sandbox named {0}: run `sandgate list` to see the sandboxes")]
-    UnknownSandbox(String),
-    /// The port is recorded for another sandbox or in use by another program.
-    #[error("port {port} is not available ({why}): choose another with --port or omit it")]
-    PortInUse {
-        /// The port.
-        port: u16,
-        /// Who holds it.
-        why: String,
-    },
-    /// State database failure.
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    /// CA failure.
-    #[error(transparent)]
-    Tls(#[from] CaError),
-    /// Pairing failure.
-    #[error("pairing: {0}")]
-    Pairing(#[from] sandgate_pairing::PairingError),
-    /// Pairing store failure.
-    #[error("pairing store: {0}")]
-    PairingStore(#[from] sandgate_pairing::StoreError),
-    /// Provider/inference failure.
-    #[error("inference: {0}")]
-    Inference(#[from] sandgate_providers::ProviderError),
-    /// Identity file failure.
-    #[error("device identity: {0}")]
-    Identity(#[from] sandgate_core::identity::IdentityError),
-    /// Filesystem failure.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The error.
-        source: std::io::Error,
-    },
-}
 
 struct Running {
     ctx: Arc<SandboxCtx>,

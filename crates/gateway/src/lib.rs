@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod registry;
 pub mod sandbox;
 pub mod shared;
+pub mod spec;
 pub mod ws;
 
 pub use gateway::{
