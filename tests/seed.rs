@@ -96,6 +96,17 @@ async fn onboard(sg: &Sg, args: &[&str], env: &[(&str, &str)]) -> Out {
     sg.run_env(&full, env).await
 }
 
+/// Onboarding ends with a gateway agent turn (step 8): when that turn is what failed, the
+/// promise broken is condition 2, whatever step of the scenario the onboard belongs to.
+fn onboard_failure_label(out: &Out, otherwise: &'static str) -> &'static str {
+    if out.stderr.contains("verification turn failed") || out.stdout.contains("Verification failed")
+    {
+        "condition 2 (concurrent inference): the onboarding verification turn through the gateway failed"
+    } else {
+        otherwise
+    }
+}
+
 /// One agent turn as a real process; returns its JSON or what went wrong.
 async fn agent_turn(sg: &Sg, name: &str, message: &str) -> Result<Value, String> {
     let out = sg
@@ -287,7 +298,11 @@ async fn seed_two_sandboxes_share_one_gateway() {
         &[],
     )
     .await;
-    assert!(first.ok(), "setup: onboarding {ALPHA} failed:\n{first}");
+    assert!(
+        first.ok(),
+        "{}: onboarding {ALPHA} failed:\n{first}",
+        onboard_failure_label(&first, "setup")
+    );
     assert!(
         !first.stdout.contains("[reuse]"),
         "setup: the first onboard claims to reuse a gateway in an empty state dir:\n{first}"
@@ -335,7 +350,8 @@ async fn seed_two_sandboxes_share_one_gateway() {
     // ── 3. Condition 1: the second onboard reuses the gateway and breaks nothing of the first.
     assert!(
         second.ok(),
-        "condition 1 (gateway reuse): the second onboard failed:\n{second}"
+        "{}: the second onboard ({BETA}) failed:\n{second}",
+        onboard_failure_label(&second, "condition 1 (gateway reuse)")
     );
     for line in [
         "[reuse] Skipping gateway (running)",
