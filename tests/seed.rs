@@ -554,6 +554,11 @@ async fn seed_two_sandboxes_share_one_gateway() {
                 conn.hello()
             )
         });
+    let remedy = conn.pending_remedy().unwrap_or_default().to_owned();
+    assert!(
+        remedy.contains(&format!("sandgate {ALPHA} devices approve {request_id}")),
+        "beyond the seed (escalation): the pending request does not name its remedy: {remedy:?}"
+    );
     let pending = pending_requests(&sg, ALPHA).await;
     let entry = pending
         .iter()

@@ -171,7 +171,24 @@ pub async fn onboard(
         message: "sandgate onboarding check: reply with a short greeting.".into(),
         session_id: Some("sandgate-onboard-verify".into()),
     };
-    match agent::run_turn(state, &sandbox.name, &turn, false).await {
+    // The turn must also have been answered by this sandbox's own route.
+    let verified = agent::run_turn(state, &sandbox.name, &turn, false)
+        .await
+        .and_then(|r| {
+            if r.provider == sandbox.provider && r.model == sandbox.model {
+                Ok(r)
+            } else {
+                Err(CliError::new(
+                    "route_mismatch",
+                    format!(
+                        "the verification turn was answered by {} / {}, not this sandbox's route {} / {}",
+                        r.provider, r.model, sandbox.provider, sandbox.model
+                    ),
+                    format!("check `sandgate {} inference get` and the gateway log", sandbox.name),
+                ))
+            }
+        });
+    match verified {
         Ok(r) => {
             let marked: SandboxView = client::call(
                 state,

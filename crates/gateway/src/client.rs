@@ -190,6 +190,7 @@ pub struct Connection {
     ws: Ws,
     scopes: ScopeSet,
     pending_request: Option<String>,
+    pending_remedy: Option<String>,
     hello: Value,
 }
 
@@ -254,7 +255,9 @@ fn error_from(err: &Value) -> ClientError {
         },
         (_, "MISSING_SCOPE") => ClientError::ScopeDenied {
             scope: details.get("missingScope").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            remedy: "this session was not granted that scope; ask the host admin to approve the device's pending request (`sandgate <sandbox> devices list`)".into(),
+            remedy: remedy.unwrap_or_else(|| {
+                "this session was not granted that scope; ask the host admin to approve the device's pending request".into()
+            }),
         },
         (_, "UPSTREAM_ERROR") => ClientError::Upstream {
             message,
@@ -445,6 +448,7 @@ async fn connect_once(opts: &ClientOptions) -> Result<Connection, ClientError> {
     .await?;
     let mut hello = None;
     let mut pending_request = None;
+    let mut pending_remedy = None;
     while hello.is_none() {
         let v = match recv_json(&mut ws).await {
             Ok(v) => v,
@@ -484,11 +488,16 @@ async fn connect_once(opts: &ClientOptions) -> Result<Connection, ClientError> {
             .pointer("/payload/requestId")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        pending_remedy = v
+            .pointer("/payload/remedy")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
     }
     Ok(Connection {
         ws,
         scopes,
         pending_request,
+        pending_remedy,
         hello,
     })
 }
@@ -506,6 +515,11 @@ impl Connection {
     /// The pending request covering scopes that were asked for but not granted, if any.
     pub fn pending_request(&self) -> Option<&str> {
         self.pending_request.as_deref()
+    }
+
+    /// The command that approves the pending request (`sandgate <sandbox> devices approve <id>`).
+    pub fn pending_remedy(&self) -> Option<&str> {
+        self.pending_remedy.as_deref()
     }
 
     /// The whole `hello-ok` payload.

@@ -217,7 +217,11 @@ pub async fn run(
                     }
                     Err(method_scopes::Denial::Scope(scope)) => {
                         let required = vec![scope.clone()];
-                        out.error(&req.id, ErrorShape::missing_scope(&scope, &required)).await;
+                        let mut err = ErrorShape::missing_scope(&scope, &required);
+                        if let Some(serde_json::Value::Object(d)) = err.details.as_mut() {
+                            d.insert("remedy".into(), serde_json::json!(scope_remedy(&ctx.name, &caller, &scope)));
+                        }
+                        out.error(&req.id, err).await;
                         continue;
                     }
                 }
@@ -257,4 +261,20 @@ pub async fn run(
     drop(out);
     let _ = writer.await;
     tracing::debug!(sandbox = %ctx.name, conn = %conn_uuid, "session closed");
+}
+
+/// What to do about a missing scope, naming this sandbox's commands.
+fn scope_remedy(sandbox: &str, caller: &Caller, scope: &Scope) -> String {
+    match &caller.device_id {
+        Some(_) => format!(
+            "this session holds [{}]; reconnect asking for {scope} to record a pending request, then approve it with \
+             `sandgate {sandbox} devices approve <requestId>` (ids: `sandgate {sandbox} devices list`)",
+            caller.scopes
+        ),
+        None => format!(
+            "this device-less session holds [{}]; connect with a device identity to request {scope}, then approve it with \
+             `sandgate {sandbox} devices approve <requestId>`",
+            caller.scopes
+        ),
+    }
 }
