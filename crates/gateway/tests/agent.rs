@@ -71,3 +71,42 @@ async fn two_sandboxes_concurrent_turns_each_answered_by_its_own_route() {
     }
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_waits_for_its_pending_request_and_reconnects_with_the_full_grant() {
+    use sandgate_core::Scope;
+    use sandgate_gateway::client::{self, ClientOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let gw = std::sync::Arc::new(common::gateway(dir.path()).await);
+    let alpha = common::mock_sandbox(&gw, "alpha", "m").await;
+    let device_dir = tempfile::tempdir().unwrap();
+    let mut opts = ClientOptions::new(alpha.url.clone());
+    opts.token = Some(alpha.token.clone());
+    opts.identity_dir = Some(device_dir.path().to_path_buf());
+    opts.scopes = vec![Scope::Admin];
+    opts.wait_for_approval = Some(std::time::Duration::from_secs(30));
+    let waiter = tokio::spawn(client::connect(opts));
+    // The host admin approves the request as soon as it is listed (bounded wait).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let request_id = loop {
+        let list = gw.devices_list("alpha").await.unwrap();
+        if let Some(id) = list["pending"][0]["requestId"].as_str() {
+            break id.to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pending request appeared"
+        );
+        tokio::task::yield_now().await;
+    };
+    gw.devices_approve("alpha", &request_id).await.unwrap();
+    let conn = waiter.await.unwrap().unwrap();
+    assert!(
+        conn.granted_scopes().contains(&Scope::Admin),
+        "{:?}",
+        conn.granted_scopes()
+    );
+    assert!(conn.pending_request().is_none());
+    conn.close().await;
+    std::sync::Arc::try_unwrap(gw).unwrap().shutdown().await;
+}
