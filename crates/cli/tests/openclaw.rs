@@ -92,6 +92,10 @@ fn real_openclaw_cli_runs_agent_turns_through_the_sandbox_gateway() {
     for sandbox in ["alpha", "beta"] {
         let (out, v) = sg.json(&[sandbox, "devices", "list", "--json"]);
         assert!(out.ok(), "{}", out.all());
-        assert_eq!(v["result"]["pending"].as_array().map(Vec::len), Some(0), "{v}");
+        assert_eq!(
+            v["result"]["pending"].as_array().map(Vec::len),
+            Some(0),
+            "{v}"
+        );
     }
 }
