@@ -1,36 +1,59 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The real OpenClaw CLI (npm `openclaw` 2026.5.28, pinned in `tests/openclaw/package.json`)
-//! inside a connected sandbox: `openclaw agent` must run in gateway mode, with no pairing wait
-//! and no embedded fallback — the seed bug, checked against the real client.
+//! The real OpenClaw CLIs (npm `openclaw` 2026.5.28 and 2026.9.6, pinned in
+//! `tests/openclaw/v*/package-lock.json`) inside connected sandboxes: `openclaw agent` must run
+//! in gateway mode, with no pairing wait and no embedded fallback — the seed bug, checked
+//! against the real clients. 5.28 signs with a device and asks `operator.write`; 9.6 connects
+//! device-less with the sandbox token and asks `operator.admin`.
 //!
-//! `scripts/test` installs it with npm and sets `SANDGATE_TEST_OPENCLAW` (the CLI's
-//! `openclaw.mjs`) and `SANDGATE_TEST_NODE` (a Node.js it supports). Without them this test
-//! prints that it did not run and passes: the Rust-only suite stays runnable offline.
+//! `scripts/test` installs them with npm and sets `SANDGATE_TEST_NODE` (Node.js 24 from npm)
+//! and `SANDGATE_TEST_OPENCLAW_DIR` (`tests/openclaw`). Without them these tests print that
+//! they did not run and pass: the Rust-only suite stays runnable offline.
 
 mod common;
 
 use common::Sg;
 
-fn openclaw() -> Option<(String, String)> {
-    match (
+fn openclaw(version: &str) -> Option<(String, String)> {
+    let (Ok(node), Ok(dir)) = (
         std::env::var("SANDGATE_TEST_NODE"),
-        std::env::var("SANDGATE_TEST_OPENCLAW"),
-    ) {
-        (Ok(node), Ok(cli)) => Some((node, cli)),
-        _ => {
-            eprintln!(
-                "NOTE: real OpenClaw CLI test not run: set SANDGATE_TEST_NODE and SANDGATE_TEST_OPENCLAW (scripts/test does)"
-            );
-            None
-        }
+        std::env::var("SANDGATE_TEST_OPENCLAW_DIR"),
+    ) else {
+        eprintln!(
+            "NOTE: real OpenClaw {version} test not run: set SANDGATE_TEST_NODE and SANDGATE_TEST_OPENCLAW_DIR (scripts/test does)"
+        );
+        return None;
+    };
+    let cli = format!("{dir}/v{version}/node_modules/openclaw/openclaw.mjs");
+    if !std::path::Path::new(&cli).exists() {
+        eprintln!("NOTE: real OpenClaw {version} test not run: {cli} is missing (npm ci failed?)");
+        return None;
     }
+    Some((node, cli))
 }
 
 #[test]
-fn real_openclaw_cli_runs_agent_turns_through_the_sandbox_gateway() {
-    let Some((node, cli)) = openclaw() else {
+fn openclaw_2026_5_28_runs_agent_turns_through_the_sandbox_gateway() {
+    real_cli_runs_agent_turns("2026.5.28");
+}
+
+#[test]
+fn openclaw_2026_9_6_runs_agent_turns_through_the_sandbox_gateway() {
+    real_cli_runs_agent_turns("2026.9.6");
+}
+
+fn real_cli_runs_agent_turns(version: &str) {
+    let Some((node, cli)) = openclaw(version) else {
         return;
     };
+    // The CLI's own child processes must find the same Node.js first on PATH.
+    let path = format!(
+        "PATH={}:{}",
+        std::path::Path::new(&node)
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let sg = Sg::new();
     let (out, _port) = sg.onboard_mock("alpha", "mock-alpha");
     assert!(out.ok(), "{}", out.all());
@@ -43,6 +66,8 @@ fn real_openclaw_cli_runs_agent_turns_through_the_sandbox_gateway() {
             sandbox,
             "exec",
             "--",
+            "env",
+            &path,
             &node,
             &cli,
             "agent",
@@ -80,7 +105,7 @@ fn real_openclaw_cli_runs_agent_turns_through_the_sandbox_gateway() {
 
     // `gateway call health` prints the res payload verbatim.
     let out = sg.run(&[
-        "alpha", "exec", "--", &node, &cli, "gateway", "call", "health", "--json",
+        "alpha", "exec", "--", "env", &path, &node, &cli, "gateway", "call", "health", "--json",
     ]);
     assert!(out.ok(), "{}", out.all());
     let v: serde_json::Value =
