@@ -110,6 +110,9 @@ pub async fn run(
     peer: Option<SocketAddr>,
     headers: HeaderMap,
 ) {
+    // Subscribe before the pairing decision, so a resolution that happens right after it (a
+    // host admin approving this device's pending request) cannot fall between decision and loop.
+    let mut pairing_rx = ctx.shared.pairing.subscribe();
     let Some(est) = handshake::run(&mut socket, &ctx, peer, &headers).await else {
         return;
     };
@@ -163,7 +166,6 @@ pub async fn run(
         client_id: est.params.client.id.as_wire(),
     };
     let sees_pairing = est.role == Role::Operator && est.scopes.satisfies(&Scope::Pairing);
-    let mut pairing_rx = ctx.shared.pairing.subscribe();
     let mut stopping = ctx.shared.stopping.clone();
     let mut tick =
         tokio::time::interval_at(tokio::time::Instant::now() + TICK_INTERVAL, TICK_INTERVAL);
