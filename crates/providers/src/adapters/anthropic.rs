@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::{check_request, content_text, function_tools, parse_arguments};
+use super::{ChunkHead, check_request, content_text, function_tools, parse_arguments};
 use crate::error::ProviderError;
 use crate::kind::ProviderKind;
 use crate::route::Route;
@@ -229,10 +229,7 @@ pub(crate) async fn chat_stream(
     let bytes = up.post_stream(route, &url, &body).await?;
     let tr = AnthropicSse {
         provider: route.kind,
-        id: completion_id(),
-        created: now_secs(),
-        model: route.model.clone(),
-        started: false,
+        head: ChunkHead::new(route),
         tools: HashMap::new(),
         input_tokens: 0,
         output_tokens: 0,
@@ -246,10 +243,7 @@ pub(crate) async fn chat_stream(
 
 struct AnthropicSse {
     provider: ProviderKind,
-    id: String,
-    created: u64,
-    model: String,
-    started: bool,
+    head: ChunkHead,
     /// Content block index → tool call index.
     tools: HashMap<u64, u32>,
     input_tokens: u64,
@@ -258,12 +252,8 @@ struct AnthropicSse {
 }
 
 impl AnthropicSse {
-    fn chunk(&mut self, mut delta: Delta) -> ChatChunk {
-        if !self.started {
-            self.started = true;
-            delta.role = Some("assistant".to_string());
-        }
-        ChatChunk::new(&self.id, self.created, &self.model, delta)
+    fn chunk(&mut self, delta: Delta) -> ChatChunk {
+        self.head.chunk(delta)
     }
 
     fn text(&mut self, text: &str) -> ChatChunk {

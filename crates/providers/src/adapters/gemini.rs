@@ -12,8 +12,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    check_request, content_text, function_tools, new_call_id, parse_arguments, path_safe_model,
-    tool_names_by_id,
+    ChunkHead, check_request, content_text, function_tools, new_call_id, parse_arguments,
+    path_safe_model, tool_names_by_id,
 };
 use crate::error::ProviderError;
 use crate::kind::ProviderKind;
@@ -283,10 +283,7 @@ pub(crate) async fn chat_stream(
     let bytes = up.post_stream(route, &url, &body).await?;
     let tr = GeminiSse {
         provider: route.kind,
-        id: completion_id(),
-        created: now_secs(),
-        model: route.model.clone(),
-        started: false,
+        head: ChunkHead::new(route),
         tool_calls: 0,
         finish: None,
         usage: None,
@@ -299,22 +296,15 @@ pub(crate) async fn chat_stream(
 
 struct GeminiSse {
     provider: ProviderKind,
-    id: String,
-    created: u64,
-    model: String,
-    started: bool,
+    head: ChunkHead,
     tool_calls: u32,
     finish: Option<String>,
     usage: Option<Usage>,
 }
 
 impl GeminiSse {
-    fn chunk(&mut self, mut delta: Delta) -> ChatChunk {
-        if !self.started {
-            self.started = true;
-            delta.role = Some("assistant".to_string());
-        }
-        ChatChunk::new(&self.id, self.created, &self.model, delta)
+    fn chunk(&mut self, delta: Delta) -> ChatChunk {
+        self.head.chunk(delta)
     }
 }
 

@@ -165,3 +165,34 @@ pub(crate) fn new_call_id() -> String {
     let hex = uuid::Uuid::new_v4().simple().to_string();
     format!("call_{}", hex.get(..24).unwrap_or(&hex))
 }
+
+/// The fields every translated stream chunk repeats (OpenAI `id`, `created`, `model`), and the
+/// rule that the first chunk carries `role: "assistant"`. Shared by the native stream adapters.
+#[derive(Debug)]
+pub(crate) struct ChunkHead {
+    id: String,
+    created: u64,
+    model: String,
+    started: bool,
+}
+
+impl ChunkHead {
+    /// A head for a new completion on `route` (the route's model is reported).
+    pub(crate) fn new(route: &crate::route::Route) -> Self {
+        Self {
+            id: crate::stream::completion_id(),
+            created: crate::stream::now_secs(),
+            model: route.model.clone(),
+            started: false,
+        }
+    }
+
+    /// Wraps `delta` in a chunk, marking the first one as the assistant's.
+    pub(crate) fn chunk(&mut self, mut delta: crate::types::Delta) -> crate::types::ChatChunk {
+        if !self.started {
+            self.started = true;
+            delta.role = Some("assistant".to_string());
+        }
+        crate::types::ChatChunk::new(&self.id, self.created, &self.model, delta)
+    }
+}

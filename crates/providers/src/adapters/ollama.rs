@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    check_request, content_text, function_tools, new_call_id, parse_arguments, tool_names_by_id,
+    ChunkHead, check_request, content_text, function_tools, new_call_id, parse_arguments,
+    tool_names_by_id,
 };
 use crate::error::ProviderError;
 use crate::kind::ProviderKind;
@@ -232,10 +233,7 @@ pub(crate) async fn chat_stream(
     let bytes = up.post_stream(route, &url, &body).await?;
     let tr = OllamaNdjson {
         provider: route.kind,
-        id: completion_id(),
-        created: now_secs(),
-        model: route.model.clone(),
-        started: false,
+        head: ChunkHead::new(route),
         tool_calls: 0,
     };
     Ok(translate(lines(bytes, up.limits().max_response_body), tr))
@@ -254,20 +252,13 @@ fn upstream_stream_error(provider: ProviderKind, err: &Value) -> ProviderError {
 
 struct OllamaNdjson {
     provider: ProviderKind,
-    id: String,
-    created: u64,
-    model: String,
-    started: bool,
+    head: ChunkHead,
     tool_calls: u32,
 }
 
 impl OllamaNdjson {
-    fn chunk(&mut self, mut delta: Delta) -> ChatChunk {
-        if !self.started {
-            self.started = true;
-            delta.role = Some("assistant".to_string());
-        }
-        ChatChunk::new(&self.id, self.created, &self.model, delta)
+    fn chunk(&mut self, delta: Delta) -> ChatChunk {
+        self.head.chunk(delta)
     }
 }
 
