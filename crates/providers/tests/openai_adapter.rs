@@ -11,49 +11,11 @@ use serde_json::json;
 
 const K: FakeKind = FakeKind::OpenAi;
 
-#[tokio::test]
-async fn non_stream() {
-    contract::non_stream(K).await;
-}
-
-#[tokio::test]
-async fn stream_without_usage() {
-    contract::stream(K, false).await;
-}
-
-#[tokio::test]
-async fn stream_with_include_usage() {
-    contract::stream(K, true).await;
-}
-
-#[tokio::test]
-async fn upstream_errors_map_to_statuses() {
-    contract::upstream_errors(K).await;
-}
-
-#[tokio::test]
-async fn timeouts_and_idle_timeout() {
-    contract::timeouts(K).await;
-}
-
-#[tokio::test]
-async fn slow_stream_is_not_cut_by_a_total_timeout() {
-    contract::slow_stream_outlives_total_timeout(K).await;
-}
-
-#[tokio::test]
-async fn cut_stream_becomes_sse_error() {
-    contract::cut_stream(K).await;
-}
+contract_tests!();
 
 #[tokio::test]
 async fn credential_is_injected_as_bearer() {
     contract::credentials(K, "authorization", "Bearer k-right").await;
-}
-
-#[tokio::test]
-async fn tool_calls_map_both_ways() {
-    contract::tool_calls(K).await;
 }
 
 #[tokio::test]

@@ -386,3 +386,43 @@ pub async fn credentials_optional(kind: FakeKind, header: &str, expected_value: 
     );
     assert_no_sandbox_credentials(&fake);
 }
+
+/// The adapter contract every native adapter passes, as one `#[tokio::test]` per check, run
+/// against the fake upstream of kind `K` (a `const K: FakeKind` in the calling test file).
+#[macro_export]
+macro_rules! contract_tests {
+    () => {
+        #[tokio::test]
+        async fn non_stream() {
+            $crate::common::contract::non_stream(K).await;
+        }
+        #[tokio::test]
+        async fn stream_without_usage() {
+            $crate::common::contract::stream(K, false).await;
+        }
+        #[tokio::test]
+        async fn stream_with_include_usage() {
+            $crate::common::contract::stream(K, true).await;
+        }
+        #[tokio::test]
+        async fn upstream_errors_map_to_statuses() {
+            $crate::common::contract::upstream_errors(K).await;
+        }
+        #[tokio::test]
+        async fn timeouts_and_idle_timeout() {
+            $crate::common::contract::timeouts(K).await;
+        }
+        #[tokio::test]
+        async fn slow_stream_is_not_cut_by_a_total_timeout() {
+            $crate::common::contract::slow_stream_outlives_total_timeout(K).await;
+        }
+        #[tokio::test]
+        async fn cut_stream_becomes_sse_error() {
+            $crate::common::contract::cut_stream(K).await;
+        }
+        #[tokio::test]
+        async fn tool_calls_map_both_ways() {
+            $crate::common::contract::tool_calls(K).await;
+        }
+    };
+}
