@@ -450,13 +450,7 @@ async fn connect_once(opts: &ClientOptions) -> Result<Connection, ClientError> {
     let mut pending_request = None;
     let mut pending_remedy = None;
     while hello.is_none() {
-        let v = match recv_json(&mut ws).await {
-            Ok(v) => v,
-            Err(ClientError::Closed { code, reason }) => {
-                return Err(closed_during_handshake(code, reason));
-            }
-            Err(e) => return Err(e),
-        };
+        let v = recv_json(&mut ws).await?;
         if v.get("type").and_then(Value::as_str) == Some("res")
             && v.get("id").and_then(Value::as_str) == Some(id.as_str())
         {
@@ -500,10 +494,6 @@ async fn connect_once(opts: &ClientOptions) -> Result<Connection, ClientError> {
         pending_remedy,
         hello,
     })
-}
-
-fn closed_during_handshake(code: u16, reason: String) -> ClientError {
-    ClientError::Closed { code, reason }
 }
 
 impl Connection {

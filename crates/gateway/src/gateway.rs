@@ -421,6 +421,14 @@ impl Gateway {
             .ok_or_else(|| GatewayError::UnknownSandbox(name.into()))
     }
 
+    /// Pairing events (`device.pair.requested` / `device.pair.resolved`) of every sandbox, for
+    /// embedders and tests that react to them instead of polling.
+    pub fn pairing_events(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<sandgate_pairing::PairingEvent> {
+        self.shared.pairing.subscribe()
+    }
+
     /// `{pending, paired}` of a sandbox, as `device.pair.list` returns it.
     pub async fn devices_list(&self, sandbox: &str) -> Result<serde_json::Value, GatewayError> {
         self.ctx(sandbox).await?;

@@ -85,20 +85,18 @@ async fn client_waits_for_its_pending_request_and_reconnects_with_the_full_grant
     opts.identity_dir = Some(device_dir.path().to_path_buf());
     opts.scopes = vec![Scope::Admin];
     opts.wait_for_approval = Some(std::time::Duration::from_secs(30));
+    let mut events = gw.pairing_events();
     let waiter = tokio::spawn(client::connect(opts));
-    // The host admin approves the request as soon as it is listed (bounded wait).
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    let request_id = loop {
-        let list = gw.devices_list("alpha").await.unwrap();
-        if let Some(id) = list["pending"][0]["requestId"].as_str() {
-            break id.to_owned();
+    // The host admin approves the request as soon as it is announced (bounded wait).
+    let request_id = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            if let sandgate_pairing::PairingEvent::Requested(p) = events.recv().await.unwrap() {
+                break p.request_id;
+            }
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no pending request appeared"
-        );
-        tokio::task::yield_now().await;
-    };
+    })
+    .await
+    .expect("no pending request was announced");
     gw.devices_approve("alpha", &request_id).await.unwrap();
     let conn = waiter.await.unwrap().unwrap();
     assert!(

@@ -51,8 +51,6 @@ pub struct Established {
     pub device_id: Option<String>,
     /// The id of the connect request (for the `hello-ok` response).
     pub connect_id: String,
-    /// Auth method, for `hello-ok.auth.method`.
-    pub auth_method: &'static str,
     /// Device token to hand over and when it was issued.
     pub device_token: Option<(String, u64)>,
     /// A pending request covering what was not granted, if any.
@@ -224,7 +222,7 @@ async fn evaluate(
         role,
         scopes: params.scopes.clone().unwrap_or_default(),
         locality,
-        credential: credential.clone(),
+        credential,
     };
     let decision = ctx
         .shared
@@ -232,10 +230,6 @@ async fn evaluate(
         .connect(&attempt)
         .await
         .map_err(|e| pairing_error(e, &params, explicit_device_token))?;
-    let auth_method = match credential {
-        Credential::SandboxToken => "token",
-        _ => "device-token",
-    };
     let token_of = |t: Option<&sandgate_pairing::IssuedToken>| {
         t.map(|t| (t.token().to_owned(), t.issued_at_ms))
     };
@@ -252,7 +246,6 @@ async fn evaluate(
             scopes,
             device_id,
             connect_id: req.id.clone(),
-            auth_method,
             device_token: token_of(device_token.as_ref()),
             pending: None,
         }),
@@ -268,7 +261,6 @@ async fn evaluate(
             scopes: granted,
             device_id,
             connect_id: req.id.clone(),
-            auth_method,
             device_token: token_of(device_token.as_ref()),
             pending: serde_json::to_value(&pending).ok(),
         }),
