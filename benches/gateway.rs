@@ -69,7 +69,7 @@ fn serve_child(dir: &str, n: usize, upstream: &str) {
                 name: format!("sb{i}"),
                 route,
                 port: 0,
-                network_policies: vec![],
+                egress: Default::default(),
             };
             let info = gw.create_sandbox(spec).await.unwrap();
             out.push(Sb {

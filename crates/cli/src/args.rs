@@ -181,6 +181,12 @@ pub enum SandboxAction {
         #[command(subcommand)]
         action: InferenceAction,
     },
+    /// Show or change the sandbox's egress policy (what its proxy lets out).
+    Policy {
+        /// What to do.
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Show gateway log lines about this sandbox.
     Logs {
         /// Number of lines to show.
@@ -215,6 +221,28 @@ pub enum DevicesAction {
         /// The device id.
         device_id: String,
     },
+}
+
+/// A preset or an explicit host, for `policy add|remove`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyTarget {
+    /// Preset name (npm, pypi, huggingface, brew, brave, local-inference).
+    #[arg(required_unless_present = "host", conflicts_with = "host")]
+    pub preset: Option<String>,
+    /// An explicit host instead of a preset: `HOST[:PORT]` (port 443 by default) or `*.suffix[:PORT]`.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub host: Option<String>,
+}
+
+/// `sandgate <name> policy …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum PolicyAction {
+    /// The presets and hosts the sandbox's proxy lets through, and refusals since start.
+    List,
+    /// Allow a preset or a host (effective on the next connection, persisted).
+    Add(PolicyTarget),
+    /// Remove a preset or a host.
+    Remove(PolicyTarget),
 }
 
 /// `sandgate <name> inference …`.

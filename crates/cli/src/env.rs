@@ -9,38 +9,84 @@ use crate::admin::proto::SandboxView;
 use crate::error::{CliError, CliResult};
 use crate::paths::{StateDir, shell_quote, write_atomic};
 
+/// Host variables a sandbox process keeps; everything else of the host's environment is
+/// dropped (the sandbox's environment is built from this allowlist, never by removing names).
+const HOST_ALLOWLIST: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "COLORTERM", "LANG", "LANGUAGE", "TZ",
+];
+
+/// Where system trust roots live on common distributions (the first that exists is used).
+const SYSTEM_ROOTS: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// Writes `tls/ca-bundle.pem` = system roots + the gateway CA (`gateway_ca`). Without system
+/// roots the bundle holds the gateway CA only, and tunnels to real hosts fail verification.
+pub fn write_combined_ca_bundle(state: &StateDir, gateway_ca: &Path) -> CliResult<bool> {
+    let ca = std::fs::read(gateway_ca).map_err(|e| CliError::io(gateway_ca.display(), &e))?;
+    let roots = SYSTEM_ROOTS.iter().find_map(|p| std::fs::read(p).ok());
+    let mut bundle = roots.clone().unwrap_or_default();
+    if !bundle.is_empty() && !bundle.ends_with(b"\n") {
+        bundle.push(b'\n');
+    }
+    bundle.extend_from_slice(&ca);
+    let path = state.combined_ca_bundle();
+    write_atomic(&path, &bundle, 0o644).map_err(|e| CliError::io(path.display(), &e))?;
+    Ok(roots.is_some())
+}
+
+/// The host variables from [`HOST_ALLOWLIST`] (and `LC_*`) that are set.
+pub fn host_allowlisted(host: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    host.filter(|(k, _)| HOST_ALLOWLIST.contains(&k.as_str()) || k.starts_with("LC_"))
+        .collect()
+}
+
 /// The variables `connect` and `exec` set. Holds the sandbox token, never a provider key.
 pub fn sandbox_env(state: &StateDir, view: &SandboxView, token: &str) -> Vec<(String, String)> {
     let port = view.port;
     let proxy = format!("http://127.0.0.1:{port}");
-    let ca = view.ca_bundle.display().to_string();
-    let no_proxy = "127.0.0.1,localhost".to_string();
-    vec![
-        (
-            "OPENCLAW_GATEWAY_URL".into(),
-            format!("ws://127.0.0.1:{port}"),
-        ),
+    let gateway_ca = view.ca_bundle.display().to_string();
+    let bundle = state.combined_ca_bundle().display().to_string();
+    // Never `inference.local`: it must go through the proxy.
+    let no_proxy = "127.0.0.1,localhost,::1".to_string();
+    let mut vars: Vec<(String, String)> = vec![
+        ("OPENCLAW_GATEWAY_URL".into(), format!("ws://127.0.0.1:{port}")),
         ("OPENCLAW_GATEWAY_PORT".into(), port.to_string()),
         ("OPENCLAW_GATEWAY_TOKEN".into(), token.to_string()),
-        ("HTTPS_PROXY".into(), proxy.clone()),
-        ("https_proxy".into(), proxy),
-        ("NO_PROXY".into(), no_proxy.clone()),
-        ("no_proxy".into(), no_proxy),
-        ("SSL_CERT_FILE".into(), ca.clone()),
-        ("NODE_EXTRA_CA_CERTS".into(), ca),
-        (
-            "OPENCLAW_STATE_DIR".into(),
-            state.sandbox_openclaw_dir(&view.name).display().to_string(),
-        ),
-        ("SANDGATE_SANDBOX".into(), view.name.clone()),
-        (
-            "SANDGATE_STATE_DIR".into(),
-            state.root().display().to_string(),
-        ),
-    ]
+    ];
+    for k in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
+        vars.push((k.into(), proxy.clone()));
+    }
+    vars.push(("NO_PROXY".into(), no_proxy.clone()));
+    vars.push(("no_proxy".into(), no_proxy));
+    // Node's fetch ignores HTTPS_PROXY without it (the OpenAI Node SDK included).
+    vars.push(("NODE_USE_ENV_PROXY".into(), "1".into()));
+    for k in [
+        "SSL_CERT_FILE",
+        "CURL_CA_BUNDLE",
+        "REQUESTS_CA_BUNDLE",
+        "PIP_CERT",
+        "npm_config_cafile",
+        "GIT_SSL_CAINFO",
+        "CARGO_HTTP_CAINFO",
+    ] {
+        vars.push((k.into(), bundle.clone()));
+    }
+    // Node adds these to its built-in roots.
+    vars.push(("NODE_EXTRA_CA_CERTS".into(), gateway_ca));
+    vars.push((
+        "OPENCLAW_STATE_DIR".into(),
+        state.sandbox_openclaw_dir(&view.name).display().to_string(),
+    ));
+    vars.push(("SANDGATE_SANDBOX".into(), view.name.clone()));
+    vars.push(("SANDGATE_STATE_DIR".into(), state.root().display().to_string()));
+    vars
 }
 
-/// Provider credential variables removed from a sandbox process's inherited environment.
+/// Provider credential variables (named so tests can check none reaches a sandbox).
 pub fn credential_vars() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = ProviderKind::ALL
         .iter()
@@ -151,6 +197,8 @@ mod tests {
             url: "ws://127.0.0.1:18789".into(),
             created_at_ms: 0,
             policies: vec![],
+            egress_hosts: vec![],
+            egress_denied: 0,
             device_dir: PathBuf::from("/s/sandboxes/alpha"),
             ca_bundle: PathBuf::from("/s/tls/ca.pem"),
             verified: true,
@@ -168,6 +216,11 @@ mod tests {
         assert_eq!(get("OPENCLAW_GATEWAY_TOKEN"), Some("tok"));
         assert_eq!(get("https_proxy"), Some("http://127.0.0.1:18789"));
         assert_eq!(get("NODE_EXTRA_CA_CERTS"), Some("/s/tls/ca.pem"));
+        for k in ["SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "npm_config_cafile"] {
+            assert_eq!(get(k), Some("/s/tls/ca-bundle.pem"), "{k}");
+        }
+        assert_eq!(get("HTTP_PROXY"), Some("http://127.0.0.1:18789"));
+        assert_eq!(get("NODE_USE_ENV_PROXY"), Some("1"));
         assert_eq!(
             get("OPENCLAW_STATE_DIR"),
             Some("/s/sandboxes/alpha/openclaw")
@@ -176,7 +229,10 @@ mod tests {
         for var in credential_vars() {
             assert!(get(var).is_none(), "{var}");
         }
-        assert!(env_file_contents(&env).contains("export NO_PROXY=127.0.0.1,localhost\n"));
+        assert!(env_file_contents(&env).contains("export NO_PROXY=127.0.0.1,localhost,::1\n"));
+        let host = [("PATH", "/bin"), ("GEMINI_API_KEY", "k"), ("LC_ALL", "C"), ("CURL_CA_BUNDLE", "/x")];
+        let kept = host_allowlisted(host.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        assert_eq!(kept.len(), 2, "{kept:?}");
     }
 
     #[test]

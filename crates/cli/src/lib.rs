@@ -17,6 +17,7 @@ pub mod gateway_cmd;
 pub mod onboard;
 pub mod paths;
 pub mod pidfile;
+pub mod policy_cmd;
 pub mod ports;
 pub mod providers;
 pub mod sandbox_cmd;
@@ -133,13 +134,16 @@ async fn dispatch(global: &GlobalArgs, command: Dispatch) -> CliResult<u8> {
             match action {
                 SandboxAction::Status => status::sandbox_status(&st, &name, json).await,
                 SandboxAction::Connect => sandbox_cmd::connect(&st, &name).await,
-                SandboxAction::Exec { command } => sandbox_cmd::exec(&st, &name, &command),
+                SandboxAction::Exec { command } => sandbox_cmd::exec(&st, &name, &command).await,
                 SandboxAction::Agent(a) => agent::command(&st, &name, &a, json).await,
                 SandboxAction::Devices { action } => {
                     sandbox_cmd::devices(&st, &name, &action, json).await
                 }
                 SandboxAction::Inference { action } => {
                     sandbox_cmd::inference(&st, &name, &action, json).await
+                }
+                SandboxAction::Policy { action } => {
+                    policy_cmd::command(&st, &name, &action, json).await
                 }
                 SandboxAction::Logs { tail } => sandbox_cmd::logs(&st, &name, tail),
                 SandboxAction::Destroy { yes: _ } => sandbox_cmd::destroy(&st, &name, json).await,

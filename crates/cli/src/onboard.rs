@@ -158,11 +158,11 @@ pub async fn onboard(
 
     // [7/8]
     steps.start(7, "Policy presets");
-    if policies.is_empty() {
-        steps.note("Network policies: none");
-    } else {
-        steps.note(&format!("Network policies: {}", policies.join(", ")));
-    }
+    steps.note(&format!(
+        "Network policies: {} (enforced by the sandbox's proxy; see `{}`)",
+        crate::status::egress_summary(&sandbox),
+        state.cmd(&format!("{} policy list", sandbox.name))
+    ));
 
     // [8/8]
     steps.start(8, "Verifying gateway agent turn");

@@ -76,6 +76,11 @@ impl StateDir {
     pub fn log_file(&self) -> PathBuf {
         self.logs_dir().join("gateway.log")
     }
+    /// `tls/ca-bundle.pem`: the system roots plus the gateway CA, for every client in a
+    /// sandbox that replaces its roots (curl, requests, pip, npm, git, cargo).
+    pub fn combined_ca_bundle(&self) -> PathBuf {
+        self.root.join("tls").join("ca-bundle.pem")
+    }
     /// `sandboxes/`.
     pub fn sandboxes_dir(&self) -> PathBuf {
         self.root.join("sandboxes")

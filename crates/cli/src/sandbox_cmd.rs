@@ -13,7 +13,7 @@ use crate::error::{CliError, CliResult};
 use crate::gateway_cmd;
 use crate::paths::StateDir;
 use crate::status::Snapshot;
-use crate::{providers, ui};
+use crate::{policy_cmd, providers, ui};
 
 /// Builds the command that runs inside the sandbox environment.
 fn sandbox_command(state: &StateDir, name: &str, program: &str) -> CliResult<Command> {
@@ -29,9 +29,8 @@ fn sandbox_command(state: &StateDir, name: &str, program: &str) -> CliResult<Com
         )
     })?;
     let mut cmd = Command::new(program);
-    for var in env::credential_vars() {
-        cmd.env_remove(var);
-    }
+    cmd.env_clear();
+    cmd.envs(env::host_allowlisted(std::env::vars()));
     cmd.envs(env::sandbox_env(state, &view, &token));
     Ok(cmd)
 }
@@ -63,6 +62,7 @@ pub async fn connect(state: &StateDir, name: &str) -> CliResult<u8> {
     }
     eprintln!("Connected to sandbox `{name}` ({shell}). Type `exit` to leave.");
     eprintln!("  Try: sandgate agent --agent main -m \"hello\"");
+    let started = crate::pidfile::now_ms();
     let status = cmd.status().map_err(|e| {
         CliError::new(
             "exec_failed",
@@ -70,11 +70,19 @@ pub async fn connect(state: &StateDir, name: &str) -> CliResult<u8> {
             "set $SHELL to an installed shell",
         )
     })?;
+    report_denials(state, name, started).await;
     Ok(exit_code(status))
 }
 
+/// Prints what the sandbox's proxy refused during the session, with the commands to allow it.
+async fn report_denials(state: &StateDir, name: &str, since_ms: u64) {
+    if let Some(d) = policy_cmd::session_denials(state, name, since_ms).await {
+        eprintln!("{}", ui::warn(&policy_cmd::summary(state, name, &d)));
+    }
+}
+
 /// `sandgate <name> exec -- CMD…`: runs one command and returns its exit code.
-pub fn exec(state: &StateDir, name: &str, argv: &[String]) -> CliResult<u8> {
+pub async fn exec(state: &StateDir, name: &str, argv: &[String]) -> CliResult<u8> {
     let Some((program, rest)) = argv.split_first() else {
         return Err(CliError::new(
             "usage",
@@ -82,6 +90,7 @@ pub fn exec(state: &StateDir, name: &str, argv: &[String]) -> CliResult<u8> {
             "pass one after `--`, e.g. `exec -- env`",
         ));
     };
+    let started = crate::pidfile::now_ms();
     let status = sandbox_command(state, name, program)?
         .args(rest)
         .status()
@@ -92,6 +101,7 @@ pub fn exec(state: &StateDir, name: &str, argv: &[String]) -> CliResult<u8> {
                 "check that the command exists and is executable",
             )
         })?;
+    report_denials(state, name, started).await;
     Ok(exit_code(status))
 }
 

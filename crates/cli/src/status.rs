@@ -88,6 +88,8 @@ impl Snapshot {
             "inference": v.inference.as_ref().map(|i| i.state.clone()).unwrap_or_else(|| "not probed".into()),
             "inferenceError": v.inference.as_ref().and_then(|i| i.error.clone()),
             "policies": v.policies,
+            "egressHosts": v.egress_hosts,
+            "egressDenied": v.egress_denied,
             "createdAtMs": v.created_at_ms,
         })
     }
@@ -138,12 +140,11 @@ impl Snapshot {
         } else {
             ui::bad("no")
         };
-        let policies = if v.policies.is_empty() {
-            "none".to_string()
-        } else {
-            v.policies.join(", ")
-        };
-        println!("      Ready: {ready}  policies: {policies}");
+        println!(
+            "      Ready: {ready}  egress: {}  refused: {}",
+            egress_summary(v),
+            v.egress_denied
+        );
         println!("      gateway: {}", v.url);
         if let Some(p) = self.problem(state, v) {
             println!("      {}", ui::warn(&format!("Degraded: {p}")));
@@ -257,14 +258,8 @@ pub async fn sandbox_status(state: &StateDir, name: &str, json: bool) -> CliResu
                 ui::bad("no")
             }
         );
-        println!(
-            "  Policies: {}",
-            if v.policies.is_empty() {
-                "none".into()
-            } else {
-                v.policies.join(", ")
-            }
-        );
+        println!("  Egress: {}", egress_summary(v));
+        println!("  Egress refused since start: {}", v.egress_denied);
         match &snap.gateway {
             Some(h) => println!(
                 "  Shared gateway: pid {} id {} CA {}",
@@ -301,5 +296,20 @@ pub fn require_gateway(snap: &Snapshot, state: &StateDir) -> CliResult<()> {
             "the sandgate gateway is not running",
             format!("start it with `{}`", state.cmd("gateway start")),
         ))
+    }
+}
+
+/// Presets and explicit hosts, comma-separated, or `inference.local only`.
+pub fn egress_summary(v: &SandboxView) -> String {
+    let parts: Vec<String> = v
+        .policies
+        .iter()
+        .map(ToString::to_string)
+        .chain(v.egress_hosts.iter().map(ToString::to_string))
+        .collect();
+    if parts.is_empty() {
+        "inference.local only".into()
+    } else {
+        parts.join(", ")
     }
 }

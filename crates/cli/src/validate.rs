@@ -1,5 +1,7 @@
 //! Input validation done before anything is created.
 
+use sandgate_gateway::egress::Preset;
+
 use crate::error::CliError;
 
 /// Words that are commands and therefore cannot be sandbox names.
@@ -12,16 +14,6 @@ pub const RESERVED: &[&str] = &[
     "demo",
     "completions",
     "help",
-];
-
-/// The network policy presets NemoClaw knows.
-pub const POLICIES: &[&str] = &[
-    "npm",
-    "pypi",
-    "huggingface",
-    "brew",
-    "brave",
-    "local-inference",
 ];
 
 /// Checks a sandbox name: lowercase letters, digits and `-`, 1–63 characters, starting with a
@@ -67,19 +59,20 @@ pub fn sandbox_name(name: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Checks and normalises the `--policy` list (deduplicated, order kept).
-pub fn policies(list: &[String]) -> Result<Vec<String>, CliError> {
-    let mut out: Vec<String> = Vec::new();
+/// Checks and normalises the `--policy` list (deduplicated, order kept) against the preset
+/// table of `sandgate_gateway::egress`.
+pub fn policies(list: &[String]) -> Result<Vec<Preset>, CliError> {
+    let mut out: Vec<Preset> = Vec::new();
     for p in list.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
-        if !POLICIES.contains(&p) {
-            return Err(CliError::new(
+        let preset: Preset = p.parse().map_err(|e: sandgate_gateway::egress::UnknownPreset| {
+            CliError::new(
                 "invalid_policy",
-                format!("unknown network policy `{p}`"),
-                format!("use a comma-separated list of: {}", POLICIES.join(", ")),
-            ));
-        }
-        if !out.iter().any(|o| o == p) {
-            out.push(p.to_string());
+                e.to_string(),
+                format!("use a comma-separated list of: {}", Preset::names()),
+            )
+        })?;
+        if !out.contains(&preset) {
+            out.push(preset);
         }
     }
     Ok(out)
@@ -144,7 +137,7 @@ mod tests {
             .collect();
         assert_eq!(
             policies(&v),
-            Ok(vec!["npm".into(), "pypi".into(), "brave".into()])
+            Ok(vec![Preset::Npm, Preset::Pypi, Preset::Brave])
         );
         assert!(policies(&["ftp".to_string()]).is_err());
     }

@@ -20,11 +20,14 @@ use sandgate_providers::{Credential, InferenceClient, InferenceService, Provider
 use tokio::sync::{Mutex, watch};
 
 use crate::ca::GatewayCa;
+use crate::egress::{EgressPolicy, Resolver};
 use crate::listener::{self, PortApp, ServeHandle};
-use crate::proxy::ConnectProxy;
+use crate::proxy::{ConnectProxy, EgressCtx};
 use crate::registry::{Registry, RegistryError, SandboxRecord};
 use crate::sandbox::SandboxCtx;
 use crate::shared::{Shared, now_ms};
+mod egress_ops;
+
 pub use crate::spec::{GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec};
 use crate::{fsutil, inference, ws};
 
@@ -37,6 +40,7 @@ struct Running {
 /// The running gateway.
 pub struct Gateway {
     opts: GatewayOptions,
+    resolver: Arc<Resolver>,
     shared: Arc<Shared>,
     ca: Arc<GatewayCa>,
     service: InferenceService,
@@ -72,6 +76,33 @@ fn policy_of(rec: &SandboxRecord) -> SandboxPolicy {
     let mut policy = SandboxPolicy::with_ceiling(rec.ceiling.iter().map(String::as_str).collect());
     if rec.mode == "strict" {
         policy.mode = PolicyMode::Strict;
+    }
+    policy
+}
+
+/// The stored egress policy. Entries that no longer parse are dropped with a warning, so an
+/// old record never keeps a sandbox from starting (and never opens more than it names).
+fn egress_of(rec: &SandboxRecord) -> EgressPolicy {
+    let mut policy = EgressPolicy::default();
+    for p in &rec.network_policies {
+        match p.parse() {
+            Ok(p) => {
+                policy.presets.insert(p);
+            }
+            Err(e) => {
+                tracing::warn!(sandbox = %rec.name, error = %e, "stored egress preset ignored")
+            }
+        }
+    }
+    for h in &rec.egress_hosts {
+        match h.parse() {
+            Ok(h) => {
+                policy.hosts.insert(h);
+            }
+            Err(e) => {
+                tracing::warn!(sandbox = %rec.name, error = %e, "stored egress host rule ignored")
+            }
+        }
     }
     policy
 }
@@ -116,7 +147,14 @@ impl Gateway {
                 ws::handshake::HANDSHAKE_TIMEOUT.as_millis() as u64
             ),
         });
+        if opts.resolver.has_overrides() {
+            tracing::warn!(
+                "TEST EQUIPMENT: the egress resolver has overrides ({}); never use this in production",
+                crate::egress::resolve::OVERRIDE_ENV
+            );
+        }
         let gw = Gateway {
+            resolver: Arc::new(opts.resolver.clone()),
             opts,
             shared,
             ca,
@@ -157,6 +195,7 @@ impl Gateway {
             rec.token.clone(),
             route_of(&rec)?,
             policy,
+            egress_of(&rec),
             self.shared.clone(),
         ));
         let router = Router::new()
@@ -167,7 +206,12 @@ impl Gateway {
             rec.name.clone(),
             self.ca.server_config(),
             inference::tunnel_router(ctx.clone(), self.service.clone()),
-        );
+        )
+        .with_egress(EgressCtx {
+            sandbox: ctx.clone(),
+            resolver: self.resolver.clone(),
+            timeouts: self.opts.tunnel,
+        });
         let (stop, _) = watch::channel(false);
         let handle = listener::spawn(
             tcp,
@@ -186,7 +230,8 @@ impl Gateway {
         })
     }
 
-    fn info(&self, rec: &SandboxRecord) -> SandboxInfo {
+    fn info(&self, running: &Running) -> SandboxInfo {
+        let rec = &running.record;
         SandboxInfo {
             name: rec.name.clone(),
             port: rec.port,
@@ -195,7 +240,8 @@ impl Gateway {
             endpoint: rec.endpoint.clone(),
             url: format!("ws://{}", SocketAddr::new(self.opts.bind, rec.port)),
             created_at_ms: rec.created_at_ms,
-            network_policies: rec.network_policies.clone(),
+            egress: running.ctx.egress.policy(),
+            egress_denied: running.ctx.egress.denied_count(),
             device_dir: self.device_dir(&rec.name),
             token: rec.token.clone(),
         }
@@ -242,7 +288,8 @@ impl Gateway {
                 .unwrap_or_else(|| kind.profile().default_endpoint.to_owned()),
             credential: spec.route.credential.clone(),
             credential_env: spec.route.credential_env.clone(),
-            network_policies: spec.network_policies.clone(),
+            network_policies: spec.egress.preset_names(),
+            egress_hosts: spec.egress.host_strings(),
             ceiling: SandboxPolicy::default().ceiling.to_strings(),
             mode: "grant-within-ceiling".into(),
             created_at_ms: now_ms(),
@@ -261,7 +308,7 @@ impl Gateway {
             let _ = std::fs::remove_dir_all(self.device_dir(&rec.name));
             return Err(e);
         }
-        let info = self.info(&rec);
+        let info = self.info(&running);
         sandboxes.insert(rec.name.clone(), running);
         tracing::info!(sandbox = %rec.name, port = rec.port, "sandbox created");
         Ok(info)
@@ -357,17 +404,13 @@ impl Gateway {
             .lock()
             .await
             .values()
-            .map(|r| self.info(&r.record))
+            .map(|r| self.info(r))
             .collect()
     }
 
     /// One sandbox.
     pub async fn sandbox(&self, name: &str) -> Option<SandboxInfo> {
-        self.sandboxes
-            .lock()
-            .await
-            .get(name)
-            .map(|r| self.info(&r.record))
+        self.sandboxes.lock().await.get(name).map(|r| self.info(r))
     }
 
     /// Swaps one sandbox's route; its next request uses it, no other sandbox is touched.
@@ -394,7 +437,7 @@ impl Gateway {
         self.shared.registry.update(rec.clone()).await?;
         running.ctx.set_route(route);
         running.record = rec;
-        Ok(self.info(&running.record))
+        Ok(self.info(running))
     }
 
     /// Probes a sandbox's route by listing models (bounded to 5 s).

@@ -5,6 +5,7 @@
 
 pub mod ca;
 pub mod client;
+pub mod egress;
 pub mod fsutil;
 pub mod gateway;
 pub mod inference;

@@ -1,6 +1,7 @@
 //! One TCP listener per sandbox, served by hyper with upgrades, multiplexing three things on
 //! one port: the WebSocket gateway (`GET /` upgrade), the direct `/v1` API, and an HTTP
-//! CONNECT proxy that terminates TLS for `inference.local:443` (see [`crate::proxy`]).
+//! proxy (CONNECT and absolute-form HTTP) that terminates TLS for `inference.local:443` and
+//! enforces the sandbox's egress policy for everything else (see [`crate::proxy`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -113,6 +114,10 @@ async fn handle(
     req.extensions_mut().insert(PeerAddr(peer));
     if req.method() == http::Method::CONNECT {
         return Ok(app.proxy.handle(req).await);
+    }
+    if req.uri().scheme().is_some() {
+        // Absolute form (`GET http://host/…`): a proxy request, decided by the egress policy.
+        return Ok(app.proxy.handle_http(req).await);
     }
     let req = req.map(Body::new);
     match app.router.oneshot(req).await {

@@ -42,8 +42,11 @@ pub struct SandboxRecord {
     pub credential: Option<String>,
     /// The environment variable the credential came from (for status output).
     pub credential_env: Option<String>,
-    /// NemoClaw-style network policies recorded at onboarding.
+    /// Egress presets (by name) enforced by the sandbox's proxy.
     pub network_policies: Vec<String>,
+    /// Explicit egress host rules (`HOST:PORT`, `*.suffix:PORT`).
+    #[serde(default)]
+    pub egress_hosts: Vec<String>,
     /// Scope ceiling granted without a human to local clients with the sandbox token.
     pub ceiling: Vec<String>,
     /// `grant-within-ceiling` or `strict`.

@@ -10,6 +10,7 @@ use sandgate_providers::Route;
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 
+use crate::egress::{Egress, EgressPolicy, Host, Target};
 use crate::shared::Shared;
 
 /// A request to close one live connection (revocation, rotation, removal, shutdown).
@@ -39,6 +40,8 @@ pub struct SandboxCtx {
     pub policy: SandboxPolicy,
     /// Process-wide services (pairing authority, inference client, registry, clock).
     pub shared: Arc<Shared>,
+    /// Egress policy and refusals of this sandbox's proxy.
+    pub egress: Egress,
     conns: Mutex<HashMap<u64, LiveConn>>,
     next_conn: AtomicU64,
 }
@@ -59,6 +62,7 @@ impl SandboxCtx {
         token: String,
         route: Route,
         policy: SandboxPolicy,
+        egress: EgressPolicy,
         shared: Arc<Shared>,
     ) -> Self {
         SandboxCtx {
@@ -67,6 +71,7 @@ impl SandboxCtx {
             route: RwLock::new(route),
             policy,
             shared,
+            egress: Egress::new(egress),
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
         }
@@ -93,6 +98,30 @@ impl SandboxCtx {
             Ok(mut r) => *r = route,
             Err(poisoned) => *poisoned.into_inner() = route,
         }
+    }
+
+    /// The route's endpoint as a target, when it is local (a loopback or private address, or
+    /// `localhost`): what the `local-inference` preset opens.
+    pub fn local_endpoint(&self) -> Option<Target> {
+        let uri: http::Uri = self.route().endpoint.parse().ok()?;
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        let target = Target {
+            host: Host::parse(uri.host()?).ok()?,
+            port,
+        };
+        let local = match &target.host {
+            Host::Ip(ip) => crate::egress::addr::internal(*ip).is_some(),
+            Host::Name(n) => {
+                n == "localhost"
+                    || n.ends_with(".localhost")
+                    || n.ends_with(".local")
+                    || n.ends_with(".internal")
+            }
+        };
+        local.then_some(target)
     }
 
     /// Registers a live connection; returns its id and the receiver of close requests.

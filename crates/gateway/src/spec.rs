@@ -7,6 +7,7 @@ use sandgate_providers::ProviderKind;
 use serde::Serialize;
 
 use crate::ca::CaError;
+use crate::egress::{EgressPolicy, Resolver, TunnelTimeouts};
 use crate::registry::RegistryError;
 
 /// Options for [`Gateway::open`].
@@ -16,6 +17,10 @@ pub struct GatewayOptions {
     pub state_dir: PathBuf,
     /// Address the sandbox listeners bind (loopback by default).
     pub bind: IpAddr,
+    /// Resolver for egress tunnels (with test overrides only in tests).
+    pub resolver: Resolver,
+    /// Connect and idle timeouts of egress tunnels.
+    pub tunnel: TunnelTimeouts,
 }
 
 impl GatewayOptions {
@@ -24,6 +29,8 @@ impl GatewayOptions {
         GatewayOptions {
             state_dir: state_dir.into(),
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            resolver: Resolver::default(),
+            tunnel: TunnelTimeouts::default(),
         }
     }
 }
@@ -67,8 +74,8 @@ pub struct SandboxSpec {
     pub route: RouteSpec,
     /// Its listener port.
     pub port: u16,
-    /// NemoClaw-style network policies, recorded.
-    pub network_policies: Vec<String>,
+    /// Egress policy of its proxy (presets and explicit hosts).
+    pub egress: EgressPolicy,
 }
 
 /// A sandbox as reported to the CLI. `token` is skipped by serde and redacted by `Debug`.
@@ -89,8 +96,10 @@ pub struct SandboxInfo {
     pub url: String,
     /// Creation time.
     pub created_at_ms: u64,
-    /// Recorded network policies.
-    pub network_policies: Vec<String>,
+    /// Egress policy (presets and explicit hosts).
+    pub egress: EgressPolicy,
+    /// Egress refusals since the gateway started.
+    pub egress_denied: u64,
     /// Where the sandbox CLI's device identity and token live.
     pub device_dir: PathBuf,
     /// The sandbox token (secret).

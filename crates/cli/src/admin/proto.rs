@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use sandgate_gateway::egress::{Denial, HostRule, Preset};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
@@ -70,9 +71,9 @@ pub enum Request {
         /// Requested port.
         #[serde(default)]
         port: Option<u16>,
-        /// Network policy presets.
+        /// Egress presets.
         #[serde(default)]
-        policies: Vec<String>,
+        policies: Vec<Preset>,
     },
     /// Remove a sandbox.
     DestroySandbox {
@@ -95,6 +96,25 @@ pub enum Request {
         /// Why not, when it failed.
         #[serde(default)]
         error: Option<String>,
+    },
+    /// The sandbox's egress policy. Answers [`PolicyReply`].
+    PolicyList {
+        /// Sandbox name.
+        name: String,
+    },
+    /// Change the sandbox's egress policy. Answers [`PolicyReply`].
+    PolicyChange {
+        /// Sandbox name.
+        name: String,
+        /// The change.
+        change: PolicyChange,
+    },
+    /// Egress refusals since a time. Answers `Vec<Denial>`.
+    EgressDenials {
+        /// Sandbox name.
+        name: String,
+        /// Ms since the epoch.
+        since_ms: u64,
     },
     /// Pending requests and paired devices.
     DevicesList {
@@ -123,6 +143,51 @@ pub enum Request {
         device_id: String,
     },
 }
+
+/// One change to an egress policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyChange {
+    /// Add a preset.
+    AddPreset(Preset),
+    /// Remove a preset.
+    RemovePreset(Preset),
+    /// Add an explicit host rule.
+    AddHost(HostRule),
+    /// Remove an explicit host rule.
+    RemoveHost(HostRule),
+}
+
+/// One preset as `policy list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresetView {
+    /// Preset.
+    pub name: Preset,
+    /// What it opens.
+    pub description: String,
+    /// `host:port` patterns it opens (for `local-inference`, the sandbox's endpoint if local).
+    pub hosts: Vec<String>,
+}
+
+/// A sandbox's egress policy, as enforced right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyReply {
+    /// Sandbox name.
+    pub sandbox: String,
+    /// Active presets.
+    pub presets: Vec<PresetView>,
+    /// Explicit host rules.
+    pub hosts: Vec<HostRule>,
+    /// Refusals since the gateway started.
+    pub denied: u64,
+    /// Whether the call changed anything (false for a no-op add/remove and for `list`).
+    #[serde(default)]
+    pub changed: bool,
+}
+
+/// Refusals of one session, as the daemon returns them.
+pub type Denials = Vec<Denial>;
 
 /// The error half of a response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,9 +297,15 @@ pub struct SandboxView {
     pub url: String,
     /// Creation time, ms since the epoch.
     pub created_at_ms: u64,
-    /// Network policy presets.
+    /// Egress presets enforced by the sandbox's proxy.
     #[serde(default)]
-    pub policies: Vec<String>,
+    pub policies: Vec<Preset>,
+    /// Explicit egress host rules.
+    #[serde(default)]
+    pub egress_hosts: Vec<HostRule>,
+    /// Egress refusals since the gateway started.
+    #[serde(default)]
+    pub egress_denied: u64,
     /// Directory holding the sandbox CLI's device identity.
     pub device_dir: PathBuf,
     /// CA bundle path.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use sandgate_gateway::{
     Gateway, GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec,
 };
+use sandgate_gateway::egress::{EgressPolicy, Preset, Resolver, resolve};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -16,6 +17,8 @@ use crate::env;
 use crate::error::{CliError, CliResult};
 use crate::paths::StateDir;
 use crate::{ports, providers, validate};
+
+mod policy;
 
 /// How long one inference probe may take in `status`.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
@@ -50,10 +53,9 @@ fn gateway_error(what: &str, e: &GatewayError, state: &StateDir) -> CliError {
 impl Daemon {
     /// Opens the gateway (store, CA, one listener per stored sandbox).
     pub async fn open(state: StateDir, mut health: Health) -> CliResult<Daemon> {
-        let opts = GatewayOptions {
-            state_dir: state.root().to_path_buf(),
-            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        };
+        let mut opts = GatewayOptions::new(state.root());
+        opts.bind = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        opts.resolver = test_resolver()?;
         let gw = Gateway::open(opts)
             .await
             .map_err(|e| gateway_error("cannot open the gateway", &e, &state))?;
@@ -66,6 +68,11 @@ impl Daemon {
             health,
             create: Mutex::new(()),
         };
+        match env::write_combined_ca_bundle(&d.state, &d.gw.ca_bundle_path()) {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("no system trust roots found: the sandbox CA bundle holds the gateway CA only"),
+            Err(e) => tracing::warn!(error = %e.message, "cannot write the combined CA bundle"),
+        }
         for info in d.gw.sandboxes().await {
             let view = d.view(&info);
             if let Err(e) = env::write_sandbox_files(&d.state, &view, &info.token) {
@@ -95,7 +102,9 @@ impl Daemon {
             endpoint: info.endpoint.clone(),
             url: info.url.clone(),
             created_at_ms: info.created_at_ms,
-            policies: info.network_policies.clone(),
+            policies: info.egress.presets.iter().copied().collect(),
+            egress_hosts: info.egress.hosts.iter().cloned().collect(),
+            egress_denied: info.egress_denied,
             device_dir: info.device_dir.clone(),
             ca_bundle: self.gw.ca_bundle_path(),
             verified: old.as_ref().is_some_and(|o| o.verified),
@@ -169,6 +178,20 @@ impl Daemon {
                 view.verify_error = if verified { None } else { error };
                 env::write_record(&self.state, &view)?;
                 to_value(&view)
+            }
+            Request::PolicyList { name } => {
+                let info = self.existing(&name).await?;
+                to_value(&self.policy_reply(&info, false))
+            }
+            Request::PolicyChange { name, change } => self.policy_change(&name, change).await,
+            Request::EgressDenials { name, since_ms } => {
+                self.existing(&name).await?;
+                let d = self
+                    .gw
+                    .egress_denials(&name, since_ms)
+                    .await
+                    .map_err(|e| gateway_error("cannot read egress refusals", &e, &self.state))?;
+                to_value(&d)
             }
             Request::DevicesList { name } => {
                 self.existing(&name).await?;
@@ -246,10 +269,9 @@ impl Daemon {
         name: String,
         route: Route,
         port: Option<u16>,
-        policies: Vec<String>,
+        policies: Vec<Preset>,
     ) -> CliResult<Value> {
         validate::sandbox_name(&name)?;
-        let policies = validate::policies(&policies)?;
         Self::route_spec(&route)?;
         let _guard = self.create.lock().await;
         if self.gw.sandbox(&name).await.is_some() {
@@ -278,7 +300,7 @@ impl Daemon {
                 name: name.clone(),
                 route: Self::route_spec(&route)?,
                 port: chosen,
-                network_policies: policies.clone(),
+                egress: EgressPolicy::with_presets(policies.iter().copied()),
             };
             match self.gw.create_sandbox(spec).await {
                 Ok(info) => break info,
@@ -304,6 +326,22 @@ impl Daemon {
         tracing::info!(sandbox = %name, port = info.port, provider = %info.provider, model = %info.model, "sandbox created");
         to_value(&view)
     }
+}
+
+/// The egress resolver, with the test-only override table from `SANDGATE_TEST_RESOLVE` when
+/// set (test equipment; the gateway logs a warning at start).
+fn test_resolver() -> CliResult<Resolver> {
+    let Ok(spec) = std::env::var(resolve::OVERRIDE_ENV) else {
+        return Ok(Resolver::default());
+    };
+    let map = Resolver::parse_overrides(&spec).map_err(|e| {
+        CliError::new(
+            "bad_resolver_override",
+            format!("{}: {e}", resolve::OVERRIDE_ENV),
+            format!("unset {} (it is test equipment) or fix it: name:port=ip:port,…", resolve::OVERRIDE_ENV),
+        )
+    })?;
+    Ok(Resolver::with_overrides(map))
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> CliResult<Value> {

@@ -24,7 +24,7 @@ pub async fn sandbox(gw: &Gateway, name: &str, route: RouteSpec) -> SandboxInfo 
         name: name.into(),
         route,
         port: 0,
-        network_policies: vec![],
+        egress: Default::default(),
     })
     .await
     .unwrap()

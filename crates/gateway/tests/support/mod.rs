@@ -58,7 +58,7 @@ pub async fn mock_sandbox(gw: &Gateway, name: &str) -> SandboxInfo {
         name: name.into(),
         route,
         port: 0,
-        network_policies: vec![],
+        egress: Default::default(),
     })
     .await
     .unwrap()
