@@ -14,6 +14,7 @@ pub mod demo;
 pub mod env;
 pub mod error;
 pub mod gateway_cmd;
+pub mod logs;
 pub mod onboard;
 pub mod paths;
 pub mod pidfile;
@@ -145,7 +146,7 @@ async fn dispatch(global: &GlobalArgs, command: Dispatch) -> CliResult<u8> {
                 SandboxAction::Policy { action } => {
                     policy_cmd::command(&st, &name, &action, json).await
                 }
-                SandboxAction::Logs { tail } => sandbox_cmd::logs(&st, &name, tail),
+                SandboxAction::Logs { tail } => logs::command(&st, &name, tail, json),
                 SandboxAction::Destroy { yes: _ } => sandbox_cmd::destroy(&st, &name, json).await,
             }
         }

@@ -249,41 +249,6 @@ pub async fn inference(
     }
 }
 
-/// `sandgate <name> logs`: gateway log lines that mention the sandbox.
-pub fn logs(state: &StateDir, name: &str, tail: usize) -> CliResult<u8> {
-    if env::read_record(state, name).is_none() {
-        return Err(env::unknown_sandbox(state, name));
-    }
-    let path = state.log_file();
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        CliError::new(
-            "no_logs",
-            format!("cannot read {}: {e}", path.display()),
-            format!("start the gateway with `{}`", state.cmd("gateway start")),
-        )
-    })?;
-    let lines: Vec<&str> = text.lines().filter(|l| mentions(l, name)).collect();
-    if lines.is_empty() {
-        println!(
-            "No gateway log lines mention `{name}` yet (log: {}).",
-            path.display()
-        );
-    }
-    for l in &lines[lines.len().saturating_sub(tail)..] {
-        println!("{l}");
-    }
-    Ok(0)
-}
-
-fn mentions(line: &str, name: &str) -> bool {
-    line.match_indices(name).any(|(i, _)| {
-        let before = line[..i].chars().next_back();
-        let after = line[i + name.len()..].chars().next();
-        let boundary = |c: Option<char>| c.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-'));
-        boundary(before) && boundary(after)
-    })
-}
-
 /// `sandgate <name> destroy`.
 pub async fn destroy(state: &StateDir, name: &str, json: bool) -> CliResult<u8> {
     let _: Value = client::call_value(
@@ -310,19 +275,4 @@ pub async fn destroy(state: &StateDir, name: &str, json: bool) -> CliResult<u8> 
         println!("Sandbox `{name}` destroyed. The gateway and the other sandboxes are untouched.");
     }
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_filter_matches_whole_names() {
-        assert!(mentions(
-            "INFO sandbox created sandbox=alpha port=1",
-            "alpha"
-        ));
-        assert!(!mentions("INFO sandbox=alpha-2 port=1", "alpha"));
-        assert!(mentions("x \"alpha\" y", "alpha"));
-    }
 }

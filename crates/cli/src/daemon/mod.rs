@@ -63,7 +63,13 @@ fn init_logging(state: &StateDir) -> CliResult<tracing_appender::non_blocking::W
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("SANDGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // One JSON object per line, fields at the top level: `sandgate <name> logs` filters by the
+    // `sandbox` field and renders them (or passes them through with `--json`).
     let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(false)
