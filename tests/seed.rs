@@ -58,10 +58,12 @@ async fn sandbox_env(sg: &Sg, name: &str) -> SandboxEnv {
         format!("http://127.0.0.1:{port}"),
         "sandbox `{name}` env: HTTPS_PROXY is not its own port"
     );
-    assert_eq!(
-        get("SSL_CERT_FILE"),
-        get("NODE_EXTRA_CA_CERTS"),
-        "sandbox `{name}` env: SSL_CERT_FILE and NODE_EXTRA_CA_CERTS differ"
+    // NODE_EXTRA_CA_CERTS is the gateway CA; SSL_CERT_FILE the system roots plus that CA.
+    let gateway_ca = std::fs::read_to_string(get("NODE_EXTRA_CA_CERTS")).unwrap();
+    let bundle = std::fs::read_to_string(get("SSL_CERT_FILE")).unwrap();
+    assert!(
+        bundle.contains(gateway_ca.trim()),
+        "sandbox `{name}` env: SSL_CERT_FILE does not hold the gateway CA"
     );
     for key in ["GEMINI_API_KEY", "GOOGLE_API_KEY"] {
         assert!(
@@ -69,7 +71,7 @@ async fn sandbox_env(sg: &Sg, name: &str) -> SandboxEnv {
             "sandbox `{name}` env leaks the provider credential variable {key}"
         );
     }
-    let ca_path = get("SSL_CERT_FILE");
+    let ca_path = get("NODE_EXTRA_CA_CERTS");
     let ca_pem = std::fs::read(&ca_path)
         .unwrap_or_else(|e| panic!("sandbox `{name}`: cannot read its CA bundle {ca_path}: {e}"));
     SandboxEnv {

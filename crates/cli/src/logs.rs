@@ -104,7 +104,8 @@ mod tests {
         let l = Line::about(j, "alpha");
         assert!(matches!(l, Some(Line::Json(_))));
         let h = l.map(|l| l.human()).unwrap_or_default();
-        assert!(h.contains("egress denied dest=pypi.org:443 bytes_up=0"), "{h}");
+        assert!(h.starts_with("t  INFO egress denied "), "{h}");
+        assert!(h.contains(" dest=pypi.org:443") && h.contains(" bytes_up=0"), "{h}");
         assert!(!h.contains("sandbox="), "{h}");
         assert_eq!(Line::about(j, "alpha-2"), None);
         assert!(Line::about("INFO sandbox created sandbox=alpha port=1", "alpha").is_some());

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The CONNECT proxy terminates TLS for inference.local with the gateway CA, and refuses
-//! every other target with 403, over real sockets.
+//! The CONNECT proxy terminates TLS for inference.local with the gateway CA, and (with no
+//! egress policy) refuses every other target with 403 and the remedy, over real sockets.
 
 use std::sync::Arc;
 
@@ -77,7 +77,8 @@ async fn other_connect_targets_get_403_with_a_message() {
         let n = s.read(&mut buf).await.unwrap();
         let head = String::from_utf8_lossy(&buf[..n]).to_string();
         assert!(head.starts_with("HTTP/1.1 403"), "{target}: {head}");
-        assert!(head.contains("only serves inference.local:443"), "{head}");
+        assert!(head.contains(&format!("egress to {target} refused for sandbox alpha")), "{head}");
+        assert!(head.contains("sandgate alpha policy add --host"), "{head}");
     }
     // The listener keeps serving after refusals.
     let body = reqwest::get(format!("http://{}/v1/ping", handle.local_addr()))
