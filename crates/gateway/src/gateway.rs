@@ -176,6 +176,7 @@ impl Gateway {
                 proxy: Arc::new(proxy),
             },
             stop,
+            self.opts.limits.clone(),
         )
         .map_err(io("start listener"))?;
         tracing::info!(sandbox = %rec.name, addr = %handle.local_addr(), provider = %rec.provider, model = %rec.model, "sandbox listener started");

@@ -7,6 +7,7 @@ use sandgate_providers::ProviderKind;
 use serde::Serialize;
 
 use crate::ca::CaError;
+pub use crate::limits::Limits;
 use crate::registry::RegistryError;
 
 /// Options for [`Gateway::open`].
@@ -16,15 +17,25 @@ pub struct GatewayOptions {
     pub state_dir: PathBuf,
     /// Address the sandbox listeners bind (loopback by default).
     pub bind: IpAddr,
+    /// Timeouts and the per-sandbox connection cap of the listeners ([`Limits::default`]
+    /// unless an embedder or a test sets them).
+    pub limits: Limits,
 }
 
 impl GatewayOptions {
-    /// Loopback listeners on `state_dir`.
+    /// Loopback listeners on `state_dir`, default limits.
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
         GatewayOptions {
             state_dir: state_dir.into(),
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            limits: Limits::default(),
         }
+    }
+
+    /// The same options with `limits`.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 }
 

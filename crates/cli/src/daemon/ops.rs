@@ -53,6 +53,7 @@ impl Daemon {
         let opts = GatewayOptions {
             state_dir: state.root().to_path_buf(),
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            limits: sandgate_gateway::Limits::default(),
         };
         let gw = Gateway::open(opts)
             .await
