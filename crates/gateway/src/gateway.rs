@@ -169,7 +169,7 @@ impl Gateway {
             inference::tunnel_router(ctx.clone(), self.service.clone()),
         );
         let (stop, _) = watch::channel(false);
-        let handle = listener::spawn(
+        let handle = listener::spawn_with(
             tcp,
             PortApp {
                 router,

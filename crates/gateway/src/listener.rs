@@ -75,8 +75,17 @@ impl ServeHandle {
     }
 }
 
-/// Starts serving `app` on an already bound listener, within `limits`.
+/// Starts serving `app` on an already bound listener with the default [`Limits`].
 pub fn spawn(
+    listener: TcpListener,
+    app: PortApp,
+    stop: watch::Sender<bool>,
+) -> std::io::Result<ServeHandle> {
+    spawn_with(listener, app, stop, Limits::default())
+}
+
+/// Starts serving `app` on an already bound listener, within `limits`.
+pub fn spawn_with(
     listener: TcpListener,
     app: PortApp,
     stop: watch::Sender<bool>,
