@@ -12,7 +12,16 @@ use crate::paths::{StateDir, shell_quote, write_atomic};
 /// Host variables a sandbox process keeps; everything else of the host's environment is
 /// dropped (the sandbox's environment is built from this allowlist, never by removing names).
 const HOST_ALLOWLIST: &[&str] = &[
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "COLORTERM", "LANG", "LANGUAGE", "TZ",
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TERM",
+    "COLORTERM",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
 ];
 
 /// Where system trust roots live on common distributions (the first that exists is used).
@@ -53,7 +62,10 @@ pub fn sandbox_env(state: &StateDir, view: &SandboxView, token: &str) -> Vec<(St
     // Never `inference.local`: it must go through the proxy.
     let no_proxy = "127.0.0.1,localhost,::1".to_string();
     let mut vars: Vec<(String, String)> = vec![
-        ("OPENCLAW_GATEWAY_URL".into(), format!("ws://127.0.0.1:{port}")),
+        (
+            "OPENCLAW_GATEWAY_URL".into(),
+            format!("ws://127.0.0.1:{port}"),
+        ),
         ("OPENCLAW_GATEWAY_PORT".into(), port.to_string()),
         ("OPENCLAW_GATEWAY_TOKEN".into(), token.to_string()),
     ];
@@ -82,7 +94,10 @@ pub fn sandbox_env(state: &StateDir, view: &SandboxView, token: &str) -> Vec<(St
         state.sandbox_openclaw_dir(&view.name).display().to_string(),
     ));
     vars.push(("SANDGATE_SANDBOX".into(), view.name.clone()));
-    vars.push(("SANDGATE_STATE_DIR".into(), state.root().display().to_string()));
+    vars.push((
+        "SANDGATE_STATE_DIR".into(),
+        state.root().display().to_string(),
+    ));
     vars
 }
 
@@ -216,7 +231,13 @@ mod tests {
         assert_eq!(get("OPENCLAW_GATEWAY_TOKEN"), Some("tok"));
         assert_eq!(get("https_proxy"), Some("http://127.0.0.1:18789"));
         assert_eq!(get("NODE_EXTRA_CA_CERTS"), Some("/s/tls/ca.pem"));
-        for k in ["SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "npm_config_cafile"] {
+        for k in [
+            "SSL_CERT_FILE",
+            "CURL_CA_BUNDLE",
+            "REQUESTS_CA_BUNDLE",
+            "PIP_CERT",
+            "npm_config_cafile",
+        ] {
             assert_eq!(get(k), Some("/s/tls/ca-bundle.pem"), "{k}");
         }
         assert_eq!(get("HTTP_PROXY"), Some("http://127.0.0.1:18789"));
@@ -230,7 +251,12 @@ mod tests {
             assert!(get(var).is_none(), "{var}");
         }
         assert!(env_file_contents(&env).contains("export NO_PROXY=127.0.0.1,localhost,::1\n"));
-        let host = [("PATH", "/bin"), ("GEMINI_API_KEY", "k"), ("LC_ALL", "C"), ("CURL_CA_BUNDLE", "/x")];
+        let host = [
+            ("PATH", "/bin"),
+            ("GEMINI_API_KEY", "k"),
+            ("LC_ALL", "C"),
+            ("CURL_CA_BUNDLE", "/x"),
+        ];
         let kept = host_allowlisted(host.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         assert_eq!(kept.len(), 2, "{kept:?}");
     }

@@ -25,7 +25,9 @@ impl Line {
     /// Parses `raw` and keeps it only if it is about `name`.
     pub fn about(raw: &str, name: &str) -> Option<Line> {
         match serde_json::from_str::<Value>(raw) {
-            Ok(Value::Object(m)) => (m.get("sandbox").and_then(Value::as_str) == Some(name)).then_some(Line::Json(m)),
+            Ok(Value::Object(m)) => {
+                (m.get("sandbox").and_then(Value::as_str) == Some(name)).then_some(Line::Json(m))
+            }
             _ => mentions(raw, name).then(|| Line::Text(raw.to_owned())),
         }
     }
@@ -38,7 +40,10 @@ impl Line {
         };
         let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default();
         let mut out = format!("{} {:>5} {}", s("timestamp"), s("level"), s("message"));
-        for (k, v) in m.iter().filter(|(k, _)| !FIXED.contains(&k.as_str()) && k.as_str() != "sandbox") {
+        for (k, v) in m
+            .iter()
+            .filter(|(k, _)| !FIXED.contains(&k.as_str()) && k.as_str() != "sandbox")
+        {
             match v {
                 Value::String(t) => out.push_str(&format!(" {k}={t}")),
                 other => out.push_str(&format!(" {k}={other}")),
@@ -71,7 +76,10 @@ pub fn command(state: &StateDir, name: &str, tail: usize, json: bool) -> CliResu
     })?;
     let lines: Vec<Line> = text.lines().filter_map(|l| Line::about(l, name)).collect();
     if lines.is_empty() && !json {
-        println!("No gateway log lines about `{name}` yet (log: {}).", path.display());
+        println!(
+            "No gateway log lines about `{name}` yet (log: {}).",
+            path.display()
+        );
     }
     for l in &lines[lines.len().saturating_sub(tail)..] {
         if json {
@@ -105,7 +113,10 @@ mod tests {
         assert!(matches!(l, Some(Line::Json(_))));
         let h = l.map(|l| l.human()).unwrap_or_default();
         assert!(h.starts_with("t  INFO egress denied "), "{h}");
-        assert!(h.contains(" dest=pypi.org:443") && h.contains(" bytes_up=0"), "{h}");
+        assert!(
+            h.contains(" dest=pypi.org:443") && h.contains(" bytes_up=0"),
+            "{h}"
+        );
         assert!(!h.contains("sandbox="), "{h}");
         assert_eq!(Line::about(j, "alpha-2"), None);
         assert!(Line::about("INFO sandbox created sandbox=alpha port=1", "alpha").is_some());

@@ -19,22 +19,49 @@ fn change(target: &PolicyTarget, add: bool) -> CliResult<PolicyChange> {
                 "pass HOST[:PORT] or *.suffix[:PORT], e.g. `--host api.example.com:443`",
             )
         })?;
-        return Ok(if add { PolicyChange::AddHost(rule) } else { PolicyChange::RemoveHost(rule) });
+        return Ok(if add {
+            PolicyChange::AddHost(rule)
+        } else {
+            PolicyChange::RemoveHost(rule)
+        });
     }
     let name = target.preset.clone().unwrap_or_default();
     let preset = validate::policies(std::slice::from_ref(&name))?
         .into_iter()
         .next()
-        .ok_or_else(|| CliError::new("usage", "no preset given", format!("name one of: {}", Preset::names())))?;
-    Ok(if add { PolicyChange::AddPreset(preset) } else { PolicyChange::RemovePreset(preset) })
+        .ok_or_else(|| {
+            CliError::new(
+                "usage",
+                "no preset given",
+                format!("name one of: {}", Preset::names()),
+            )
+        })?;
+    Ok(if add {
+        PolicyChange::AddPreset(preset)
+    } else {
+        PolicyChange::RemovePreset(preset)
+    })
 }
 
 /// `sandgate <name> policy …`.
-pub async fn command(state: &StateDir, name: &str, action: &PolicyAction, json: bool) -> CliResult<u8> {
+pub async fn command(
+    state: &StateDir,
+    name: &str,
+    action: &PolicyAction,
+    json: bool,
+) -> CliResult<u8> {
     let req = match action {
-        PolicyAction::List => Request::PolicyList { name: name.to_owned() },
-        PolicyAction::Add(t) => Request::PolicyChange { name: name.to_owned(), change: change(t, true)? },
-        PolicyAction::Remove(t) => Request::PolicyChange { name: name.to_owned(), change: change(t, false)? },
+        PolicyAction::List => Request::PolicyList {
+            name: name.to_owned(),
+        },
+        PolicyAction::Add(t) => Request::PolicyChange {
+            name: name.to_owned(),
+            change: change(t, true)?,
+        },
+        PolicyAction::Remove(t) => Request::PolicyChange {
+            name: name.to_owned(),
+            change: change(t, false)?,
+        },
     };
     let reply: PolicyReply = client::call(state, &req).await?;
     if json {
@@ -47,8 +74,12 @@ pub async fn command(state: &StateDir, name: &str, action: &PolicyAction, json: 
     }
     match action {
         PolicyAction::List => {}
-        PolicyAction::Add(_) if reply.changed => println!("Allowed for `{name}` from its next connection."),
-        PolicyAction::Remove(_) if reply.changed => println!("Removed for `{name}` from its next connection."),
+        PolicyAction::Add(_) if reply.changed => {
+            println!("Allowed for `{name}` from its next connection.")
+        }
+        PolicyAction::Remove(_) if reply.changed => {
+            println!("Removed for `{name}` from its next connection.")
+        }
         _ => println!("Nothing to change."),
     }
     print_policy(&reply);
@@ -56,7 +87,10 @@ pub async fn command(state: &StateDir, name: &str, action: &PolicyAction, json: 
 }
 
 fn print_policy(r: &PolicyReply) {
-    println!("Egress policy of `{}` (besides inference.local:443):", r.sandbox);
+    println!(
+        "Egress policy of `{}` (besides inference.local:443):",
+        r.sandbox
+    );
     if r.presets.is_empty() && r.hosts.is_empty() {
         println!("  nothing: every other destination is refused");
     }
@@ -75,7 +109,10 @@ fn print_policy(r: &PolicyReply) {
 /// The refusals of a session that started at `since_ms`, or `None` when there were none or
 /// the gateway cannot say.
 pub async fn session_denials(state: &StateDir, name: &str, since_ms: u64) -> Option<Denials> {
-    let req = Request::EgressDenials { name: name.to_owned(), since_ms };
+    let req = Request::EgressDenials {
+        name: name.to_owned(),
+        since_ms,
+    };
     let d: Denials = client::call(state, &req).await.ok()?;
     (!d.is_empty()).then_some(d)
 }
@@ -96,11 +133,18 @@ pub fn summary(state: &StateDir, name: &str, denials: &[Denial]) -> String {
                 Some(p) => state.cmd(&format!("{name} policy add {p}")),
                 None => state.cmd(&format!("{name} policy add --host {target}")),
             };
-            let times = if *n > 1 { format!(" ×{n}") } else { String::new() };
+            let times = if *n > 1 {
+                format!(" ×{n}")
+            } else {
+                String::new()
+            };
             format!("{target}{times} (allow: `{how}`)")
         })
         .collect();
-    format!("sandgate: egress refused in this session: {}", parts.join("; "))
+    format!(
+        "sandgate: egress refused in this session: {}",
+        parts.join("; ")
+    )
 }
 
 #[cfg(test)]
@@ -110,19 +154,44 @@ mod tests {
     #[test]
     fn summary_groups_targets_and_names_the_remedy() {
         let s = StateDir::new("/s".into());
-        let d = |t: &str, p| Denial { at_ms: 1, target: t.into(), reason: "r".into(), suggest: p };
-        let line = summary(&s, "alpha", &[d("pypi.org:443", Some(Preset::Pypi)), d("pypi.org:443", Some(Preset::Pypi)), d("evil.example:443", None)]);
+        let d = |t: &str, p| Denial {
+            at_ms: 1,
+            target: t.into(),
+            reason: "r".into(),
+            suggest: p,
+        };
+        let line = summary(
+            &s,
+            "alpha",
+            &[
+                d("pypi.org:443", Some(Preset::Pypi)),
+                d("pypi.org:443", Some(Preset::Pypi)),
+                d("evil.example:443", None),
+            ],
+        );
         assert!(line.contains("pypi.org:443 ×2"), "{line}");
         assert!(line.contains("alpha policy add pypi"), "{line}");
-        assert!(line.contains("alpha policy add --host evil.example:443"), "{line}");
+        assert!(
+            line.contains("alpha policy add --host evil.example:443"),
+            "{line}"
+        );
     }
 
     #[test]
     fn changes_parse_at_the_edge() {
-        let t = |p: Option<&str>, h: Option<&str>| PolicyTarget { preset: p.map(Into::into), host: h.map(Into::into) };
-        assert_eq!(change(&t(Some("npm"), None), true).ok(), Some(PolicyChange::AddPreset(Preset::Npm)));
+        let t = |p: Option<&str>, h: Option<&str>| PolicyTarget {
+            preset: p.map(Into::into),
+            host: h.map(Into::into),
+        };
+        assert_eq!(
+            change(&t(Some("npm"), None), true).ok(),
+            Some(PolicyChange::AddPreset(Preset::Npm))
+        );
         assert!(change(&t(Some("ftp"), None), true).is_err());
         assert!(change(&t(None, Some("a b")), true).is_err());
-        assert!(matches!(change(&t(None, Some("api.example.com")), false), Ok(PolicyChange::RemoveHost(_))));
+        assert!(matches!(
+            change(&t(None, Some("api.example.com")), false),
+            Ok(PolicyChange::RemoveHost(_))
+        ));
     }
 }

@@ -64,13 +64,15 @@ pub fn sandbox_name(name: &str) -> Result<(), CliError> {
 pub fn policies(list: &[String]) -> Result<Vec<Preset>, CliError> {
     let mut out: Vec<Preset> = Vec::new();
     for p in list.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
-        let preset: Preset = p.parse().map_err(|e: sandgate_gateway::egress::UnknownPreset| {
-            CliError::new(
-                "invalid_policy",
-                e.to_string(),
-                format!("use a comma-separated list of: {}", Preset::names()),
-            )
-        })?;
+        let preset: Preset = p
+            .parse()
+            .map_err(|e: sandgate_gateway::egress::UnknownPreset| {
+                CliError::new(
+                    "invalid_policy",
+                    e.to_string(),
+                    format!("use a comma-separated list of: {}", Preset::names()),
+                )
+            })?;
         if !out.contains(&preset) {
             out.push(preset);
         }

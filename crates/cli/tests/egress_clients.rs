@@ -22,13 +22,19 @@ struct Registry {
 
 fn leaf_config(state: &std::path::Path) -> Arc<rustls::ServerConfig> {
     let ca_pem = std::fs::read_to_string(state.join("tls/ca.pem")).unwrap();
-    let ca_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(state.join("tls/ca.key")).unwrap()).unwrap();
+    let ca_key =
+        rcgen::KeyPair::from_pem(&std::fs::read_to_string(state.join("tls/ca.key")).unwrap())
+            .unwrap();
     let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap();
-    let params = rcgen::CertificateParams::new(vec!["registry.npmjs.org".into(), "pypi.org".into()]).unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["registry.npmjs.org".into(), "pypi.org".into()])
+            .unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &issuer).unwrap();
     let chain = vec![cert.der().clone()];
-    let key = rustls_pemfile::private_key(&mut key.serialize_pem().as_bytes()).unwrap().unwrap();
+    let key = rustls_pemfile::private_key(&mut key.serialize_pem().as_bytes())
+        .unwrap()
+        .unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -45,7 +51,10 @@ fn registry(listener: std::net::TcpListener, cfg: Arc<rustls::ServerConfig>) -> 
     let counted = conns.clone();
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let l = tokio::net::TcpListener::from_std(listener).unwrap();
             let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
@@ -82,21 +91,51 @@ fn real_clients_reach_inference_and_allowed_hosts_and_refusals_say_how_to_allow(
     // The registry's port is reserved before the daemon starts so the override can name it.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let overrides = format!("registry.npmjs.org:443=127.0.0.1:{port},pypi.org:443=127.0.0.1:{port}");
+    let overrides =
+        format!("registry.npmjs.org:443=127.0.0.1:{port},pypi.org:443=127.0.0.1:{port}");
     let out = common::Out::from(
-        sg.cmd(&["gateway", "start"]).env("SANDGATE_TEST_RESOLVE", &overrides).output().unwrap(),
+        sg.cmd(&["gateway", "start"])
+            .env("SANDGATE_TEST_RESOLVE", &overrides)
+            .output()
+            .unwrap(),
     );
     assert!(out.ok(), "{out}");
     let reg = registry(listener, leaf_config(sg.state()));
     let p = common::free_port().to_string();
-    let out = sg.run(&["onboard", "--name", "alpha", "--provider", "mock", "--model", "mock-alpha", "--port", &p, "--policy", "npm", "--non-interactive"]);
+    let out = sg.run(&[
+        "onboard",
+        "--name",
+        "alpha",
+        "--provider",
+        "mock",
+        "--model",
+        "mock-alpha",
+        "--port",
+        &p,
+        "--policy",
+        "npm",
+        "--non-interactive",
+    ]);
     assert!(out.ok(), "{out}");
     assert!(out.stdout.contains("Network policies: npm"), "{out}");
 
     // curl: the managed inference route, and an allowed public name through the tunnel.
-    let out = exec(&sg, "alpha", &["curl", "-sS", "--fail", "https://inference.local/v1/models"]);
+    let out = exec(
+        &sg,
+        "alpha",
+        &["curl", "-sS", "--fail", "https://inference.local/v1/models"],
+    );
     assert!(out.ok() && out.stdout.contains("mock-alpha"), "{out}");
-    let out = exec(&sg, "alpha", &["curl", "-sS", "--fail", "https://registry.npmjs.org/left-pad"]);
+    let out = exec(
+        &sg,
+        "alpha",
+        &[
+            "curl",
+            "-sS",
+            "--fail",
+            "https://registry.npmjs.org/left-pad",
+        ],
+    );
     assert!(out.ok(), "{out}");
     assert_eq!(out.stdout, "registry says hello: GET /left-pad HTTP/1.1");
     assert_eq!(reg.conns.load(Ordering::SeqCst), 1);
@@ -105,9 +144,17 @@ fn real_clients_reach_inference_and_allowed_hosts_and_refusals_say_how_to_allow(
     let out = exec(&sg, "alpha", &["curl", "-sS", "https://pypi.org/simple/"]);
     assert!(!out.ok(), "{out}");
     assert!(out.stderr.contains("403"), "{out}");
-    assert!(out.stderr.contains("egress refused in this session: pypi.org:443"), "{out}");
+    assert!(
+        out.stderr
+            .contains("egress refused in this session: pypi.org:443"),
+        "{out}"
+    );
     assert!(out.stderr.contains("alpha policy add pypi"), "{out}");
-    assert_eq!(reg.conns.load(Ordering::SeqCst), 1, "a refused name was connected");
+    assert_eq!(
+        reg.conns.load(Ordering::SeqCst),
+        1,
+        "a refused name was connected"
+    );
 
     // Python: requests and urllib, with the bundle the environment names.
     if let Ok(py) = std::env::var("SANDGATE_TEST_PYTHON") {
@@ -119,7 +166,13 @@ fn real_clients_reach_inference_and_allowed_hosts_and_refusals_say_how_to_allow(
             try:\n    requests.get('https://pypi.org/simple/')\nexcept requests.exceptions.ProxyError as e:\n    print('refused', '403' in str(e))\n";
         let out = exec(&sg, "alpha", &[&py, "-c", script]);
         assert!(out.ok(), "{out}");
-        for want in ["requests 200 mock-alpha", "urllib 200", "tunnel registry says hello: GET /py", "tunnel-urllib registry says hello: GET /u", "refused True"] {
+        for want in [
+            "requests 200 mock-alpha",
+            "urllib 200",
+            "tunnel registry says hello: GET /py",
+            "tunnel-urllib registry says hello: GET /u",
+            "refused True",
+        ] {
             assert!(out.stdout.contains(want), "{want}: {out}");
         }
         assert_eq!(reg.conns.load(Ordering::SeqCst), 3);
@@ -129,9 +182,18 @@ fn real_clients_reach_inference_and_allowed_hosts_and_refusals_say_how_to_allow(
 
     // Node 24: fetch and the official OpenAI Node SDK (both need NODE_USE_ENV_PROXY).
     if let Ok(node) = std::env::var("SANDGATE_TEST_NODE") {
-        let out = exec(&sg, "alpha", &[&node, "-e", "fetch('https://inference.local/v1/models').then(r => r.json()).then(j => console.log('fetch', j.data[0].id))"]);
+        let out = exec(
+            &sg,
+            "alpha",
+            &[
+                &node,
+                "-e",
+                "fetch('https://inference.local/v1/models').then(r => r.json()).then(j => console.log('fetch', j.data[0].id))",
+            ],
+        );
         assert!(out.ok() && out.stdout.contains("fetch mock-alpha"), "{out}");
-        let sdk = std::env::var("SANDGATE_TEST_NODE_SDK").expect("scripts/test sets SANDGATE_TEST_NODE_SDK with SANDGATE_TEST_NODE");
+        let sdk = std::env::var("SANDGATE_TEST_NODE_SDK")
+            .expect("scripts/test sets SANDGATE_TEST_NODE_SDK with SANDGATE_TEST_NODE");
         let script = format!(
             "const OpenAI = require('{sdk}/node_modules/openai');\n\
              const c = new OpenAI({{ baseURL: 'https://inference.local/v1', apiKey: 'unused' }});\n\
@@ -139,7 +201,10 @@ fn real_clients_reach_inference_and_allowed_hosts_and_refusals_say_how_to_allow(
               .then(r => console.log('sdk', r.model, r.choices[0].message.content.length > 0));"
         );
         let out = exec(&sg, "alpha", &[&node, "-e", &script]);
-        assert!(out.ok() && out.stdout.contains("sdk mock-alpha true"), "{out}");
+        assert!(
+            out.ok() && out.stdout.contains("sdk mock-alpha true"),
+            "{out}"
+        );
     } else {
         eprintln!("SANDGATE_TEST_NODE not set (scripts/test sets it): Node clients not run");
     }
@@ -147,24 +212,60 @@ fn real_clients_reach_inference_and_allowed_hosts_and_refusals_say_how_to_allow(
     // The decisions are in the gateway log, human and JSON.
     let out = sg.run(&["alpha", "logs"]);
     assert!(out.ok(), "{out}");
-    assert!(out.stdout.contains("egress denied") && out.stdout.contains("dest=pypi.org:443"), "{out}");
-    assert!(out.stdout.contains("egress allowed") && out.stdout.contains("rule=preset:npm"), "{out}");
+    assert!(
+        out.stdout.contains("egress denied") && out.stdout.contains("dest=pypi.org:443"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("egress allowed") && out.stdout.contains("rule=preset:npm"),
+        "{out}"
+    );
     let out = sg.run(&["alpha", "logs", "--json"]);
-    let lines: Vec<serde_json::Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let allowed = lines.iter().find(|l| l["decision"] == "allowed" && l["dest"] == "registry.npmjs.org:443").expect("an allowed line");
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let allowed = lines
+        .iter()
+        .find(|l| l["decision"] == "allowed" && l["dest"] == "registry.npmjs.org:443")
+        .expect("an allowed line");
     assert!(allowed["bytes_down"].as_u64().unwrap() > 0, "{allowed}");
-    assert!(lines.iter().any(|l| l["decision"] == "denied" && l["dest"] == "pypi.org:443"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["decision"] == "denied" && l["dest"] == "pypi.org:443")
+    );
 
     // Status counts the refusals; `policy add` opens pypi for alpha's next connection.
     let (_, v) = sg.json(&["alpha", "status", "--json"]);
-    assert!(v["sandbox"]["egressDenied"].as_u64().or(v["egressDenied"].as_u64()).unwrap_or(0) >= 1, "{v}");
+    assert!(
+        v["sandbox"]["egressDenied"]
+            .as_u64()
+            .or(v["egressDenied"].as_u64())
+            .unwrap_or(0)
+            >= 1,
+        "{v}"
+    );
     let (out, v) = sg.json(&["alpha", "policy", "add", "pypi", "--json"]);
     assert!(out.ok() && v["changed"] == true, "{out}");
-    let out = exec(&sg, "alpha", &["curl", "-sS", "--fail", "https://pypi.org/simple/"]);
+    let out = exec(
+        &sg,
+        "alpha",
+        &["curl", "-sS", "--fail", "https://pypi.org/simple/"],
+    );
     assert!(out.ok() && out.stdout.contains("GET /simple/"), "{out}");
     let (_, v) = sg.json(&["alpha", "policy", "list", "--json"]);
-    let names: Vec<&str> = v["presets"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v["presets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["npm", "pypi"]);
     let out = sg.run(&["alpha", "policy", "add", "ftp"]);
-    assert!(!out.ok() && out.stderr.contains("valid: npm, pypi"), "{out}");
+    assert!(
+        !out.ok() && out.stderr.contains("valid: npm, pypi"),
+        "{out}"
+    );
 }

@@ -155,6 +155,8 @@ open_string_enum! {
         MissingScope => "MISSING_SCOPE",
         /// Browser origin not allowed.
         ControlUiOriginNotAllowed => "CONTROL_UI_ORIGIN_NOT_ALLOWED",
+        /// No protocol version in the client's `[minProtocol, maxProtocol]` range.
+        ProtocolMismatch => "PROTOCOL_MISMATCH",
         /// Control UI connected without device identity from an insecure context.
         ControlUiDeviceIdentityRequired => "CONTROL_UI_DEVICE_IDENTITY_REQUIRED",
     }

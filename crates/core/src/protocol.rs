@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::json;
 
-use crate::codes::{CloseCode, ErrorCode, close_reasons};
+use crate::codes::{CloseCode, DetailCode, ErrorCode, close_reasons};
 use crate::error::HandshakeRejection;
 use crate::frame::ErrorShape;
 
@@ -78,10 +78,13 @@ pub struct ProtocolMismatch {
 }
 
 impl ProtocolMismatch {
-    /// The wire error: `INVALID_REQUEST` `protocol mismatch`, details `{expectedProtocol}`.
+    /// The wire error: `INVALID_REQUEST` `protocol mismatch`, details
+    /// `{code: "PROTOCOL_MISMATCH", expectedProtocol}` as both recorded OpenClaw versions send.
     pub fn to_error(&self) -> ErrorShape {
-        ErrorShape::new(ErrorCode::InvalidRequest, "protocol mismatch")
-            .with_details(json!({ "expectedProtocol": self.expected.as_u32() }))
+        ErrorShape::new(ErrorCode::InvalidRequest, "protocol mismatch").with_details(json!({
+            "code": DetailCode::ProtocolMismatch,
+            "expectedProtocol": self.expected.as_u32(),
+        }))
     }
 
     /// The error plus close 1002 `protocol mismatch`.
@@ -151,7 +154,10 @@ mod tests {
         let e = m.to_error();
         assert_eq!(e.code, ErrorCode::InvalidRequest);
         assert_eq!(e.message, "protocol mismatch");
-        assert_eq!(e.details, Some(json!({"expectedProtocol": 4})));
+        assert_eq!(
+            e.details,
+            Some(json!({"code": "PROTOCOL_MISMATCH", "expectedProtocol": 4}))
+        );
         let r = m.to_rejection();
         assert_eq!(r.close_code, CloseCode::ProtocolError);
         assert_eq!(r.close_reason, "protocol mismatch");

@@ -213,13 +213,14 @@ impl Gateway {
             timeouts: self.opts.tunnel,
         });
         let (stop, _) = watch::channel(false);
-        let handle = listener::spawn(
+        let handle = listener::spawn_with(
             tcp,
             PortApp {
                 router,
                 proxy: Arc::new(proxy),
             },
             stop,
+            self.opts.limits.clone(),
         )
         .map_err(io("start listener"))?;
         tracing::info!(sandbox = %rec.name, addr = %handle.local_addr(), provider = %rec.provider, model = %rec.model, "sandbox listener started");

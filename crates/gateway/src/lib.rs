@@ -3,14 +3,18 @@
 //!
 //! [`Gateway`] is the whole server of one host; [`client`] is the WebSocket client library.
 
+pub mod body_timeout;
 pub mod ca;
 pub mod client;
+pub mod conn_io;
 pub mod egress;
 pub mod fsutil;
 pub mod gateway;
 pub mod inference;
+pub mod limits;
 pub mod listener;
 pub mod proxy;
+pub mod ratelimit;
 pub mod registry;
 pub mod sandbox;
 pub mod shared;
@@ -20,3 +24,4 @@ pub mod ws;
 pub use gateway::{
     Gateway, GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec, valid_name,
 };
+pub use limits::Limits;

@@ -1,29 +1,39 @@
-//! One TCP listener per sandbox, served by hyper with upgrades, multiplexing three things on
-//! one port: the WebSocket gateway (`GET /` upgrade), the direct `/v1` API, and an HTTP
-//! proxy (CONNECT and absolute-form HTTP) that terminates TLS for `inference.local:443` and
-//! enforces the sandbox's egress policy for everything else (see [`crate::proxy`]).
+//! One TCP listener per sandbox, served by hyper (HTTP/1.1) with upgrades, multiplexing three
+//! things on one port: the WebSocket gateway (`GET /` upgrade), the direct `/v1` API, and an
+//! HTTP proxy (CONNECT and absolute-form HTTP) that terminates TLS for `inference.local:443`
+//! and enforces the sandbox's egress policy for everything else (see [`crate::proxy`]).
+//!
+//! Hostile clients are bounded by [`Limits`]: headers must arrive within `header_read`, idle
+//! keep-alive connections are closed, stalled request bodies get `408`, and connections beyond
+//! the port's cap are answered `503` at once. Accept errors back off instead of spinning.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceExt;
 
+use crate::body_timeout::{ProgressBody, Stalled};
+use crate::conn_io::TrackedIo;
+use crate::limits::{ConnCap, Limits};
 use crate::proxy::ConnectProxy;
+use crate::ratelimit::{Backoff, LogLimiter};
 
 /// How long a graceful shutdown waits for in-flight HTTP exchanges before giving up.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// At most one line per this interval for the same repeated listener warning.
+pub const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What one sandbox's port serves.
 #[derive(Clone, Debug)]
@@ -39,6 +49,7 @@ pub struct PortApp {
 pub struct ServeHandle {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
+    cap: ConnCap,
     task: JoinHandle<()>,
 }
 
@@ -53,6 +64,11 @@ impl ServeHandle {
         self.stop.subscribe()
     }
 
+    /// Open connections of this port (upgraded sessions and tunnels included).
+    pub fn open_connections(&self) -> usize {
+        self.cap.active()
+    }
+
     /// Stops accepting, lets in-flight exchanges finish (up to [`SHUTDOWN_GRACE`]), then returns.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -60,56 +76,163 @@ impl ServeHandle {
     }
 }
 
-/// Starts serving `app` on an already bound listener.
+/// Starts serving `app` on an already bound listener with the default [`Limits`].
 pub fn spawn(
     listener: TcpListener,
     app: PortApp,
     stop: watch::Sender<bool>,
 ) -> std::io::Result<ServeHandle> {
+    spawn_with(listener, app, stop, Limits::default())
+}
+
+/// Starts serving `app` on an already bound listener, within `limits`.
+pub fn spawn_with(
+    listener: TcpListener,
+    app: PortApp,
+    stop: watch::Sender<bool>,
+    limits: Limits,
+) -> std::io::Result<ServeHandle> {
     let addr = listener.local_addr()?;
-    let mut stop_rx = stop.subscribe();
-    let task = tokio::spawn(async move {
-        let graceful = GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(v) => v,
-                        Err(err) => {
-                            tracing::warn!(%err, "accept failed");
-                            continue;
+    let cap = ConnCap::new(limits.max_connections_per_sandbox);
+    let task = tokio::spawn(accept_loop(
+        listener,
+        app,
+        stop.subscribe(),
+        limits,
+        cap.clone(),
+    ));
+    Ok(ServeHandle {
+        addr,
+        stop,
+        cap,
+        task,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    app: PortApp,
+    mut stop_rx: watch::Receiver<bool>,
+    limits: Limits,
+    cap: ConnCap,
+) {
+    let addr = listener.local_addr().ok();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read);
+    let mut conns = JoinSet::new();
+    let mut backoff = Backoff::accept();
+    let mut accept_warn = LogLimiter::new(WARN_INTERVAL);
+    let mut cap_warn = LogLimiter::new(WARN_INTERVAL);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(v) => v,
+                    Err(err) => {
+                        // EMFILE/ENFILE/ENOBUFS…: the pending connection stays queued, so
+                        // retrying at once would spin. Wait, longer each time.
+                        let delay = backoff.fail();
+                        if let Some(suppressed) = accept_warn.check(Instant::now()) {
+                            tracing::warn!(%err, ?addr, suppressed, retry_in_ms = delay.as_millis() as u64, "accept failed; backing off");
                         }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let app = app.clone();
-                    let service = service_fn(move |req| handle(req, app.clone(), peer));
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn.into_owned());
-                    tokio::spawn(async move {
-                        if let Err(err) = conn.await {
-                            tracing::debug!(%err, %peer, "connection ended with error");
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            _ = stop_rx.changed() => break,
                         }
-                    });
+                        continue;
+                    }
+                };
+                backoff.reset();
+                let Some(slot) = cap.try_acquire() else {
+                    if let Some(suppressed) = cap_warn.check(Instant::now()) {
+                        tracing::warn!(?addr, %peer, limit = cap.max(), suppressed, "connection cap reached; refusing with 503");
+                    }
+                    refuse(&stream, cap.max());
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let io = TrackedIo::new(stream, slot);
+                conns.spawn(serve_conn(io, builder.clone(), app.clone(), peer, limits.clone(), stop_rx.clone()));
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = stop_rx.changed() => break,
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            ?addr,
+            "graceful shutdown timed out; closing remaining connections"
+        );
+        conns.shutdown().await;
+    }
+}
+
+/// Answers a connection over the cap with a short `503` (best effort, never waits) and
+/// closes it.
+fn refuse(stream: &TcpStream, limit: usize) {
+    let body = format!(
+        "too many connections to this sandbox's port (limit {limit}); retry when some close\n"
+    );
+    let resp = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.try_write(resp.as_bytes());
+}
+
+/// Serves one connection until it ends, closing it gracefully when the listener stops or
+/// when it has been idle for `keep_alive_idle`.
+async fn serve_conn(
+    io: TrackedIo,
+    builder: http1::Builder,
+    app: PortApp,
+    peer: SocketAddr,
+    limits: Limits,
+    mut stop_rx: watch::Receiver<bool>,
+) {
+    let activity = io.activity();
+    let body_timeout = limits.body_progress;
+    let service = service_fn(move |req| handle(req, app.clone(), peer, body_timeout));
+    let conn = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let mut closing = *stop_rx.borrow();
+    if closing {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(err) = res {
+                    tracing::debug!(%err, %peer, "connection ended with error");
                 }
-                _ = stop_rx.changed() => break,
+                return;
+            }
+            _ = stop_rx.changed(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = activity.idle_for(limits.keep_alive_idle), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
             }
         }
-        drop(listener);
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(%addr, "graceful shutdown timed out; closing remaining connections");
-        }
-    });
-    Ok(ServeHandle { addr, stop, task })
+    }
 }
 
 async fn handle(
     mut req: http::Request<Incoming>,
     app: PortApp,
     peer: SocketAddr,
+    body_timeout: Duration,
 ) -> Result<http::Response<Body>, Infallible> {
     req.extensions_mut().insert(PeerAddr(peer));
     if req.method() == http::Method::CONNECT {
@@ -119,11 +242,33 @@ async fn handle(
         // Absolute form (`GET http://host/…`): a proxy request, decided by the egress policy.
         return Ok(app.proxy.handle_http(req).await);
     }
-    let req = req.map(Body::new);
-    match app.router.oneshot(req).await {
-        Ok(resp) => Ok(resp),
+    let stalled = Stalled::default();
+    let req = req.map(|b| Body::new(ProgressBody::new(b, body_timeout, stalled.clone())));
+    let resp = match app.router.oneshot(req).await {
+        Ok(resp) => resp,
         Err(never) => match never {},
+    };
+    if stalled.is_set() {
+        return Ok(request_timeout(body_timeout));
     }
+    Ok(resp)
+}
+
+/// `408` for a body that stopped making progress; the connection closes after it.
+fn request_timeout(after: Duration) -> http::Response<Body> {
+    let mut resp = crate::inference::error(
+        http::StatusCode::REQUEST_TIMEOUT,
+        &format!(
+            "the request body stalled: no bytes arrived for {} ms",
+            after.as_millis()
+        ),
+        "request_timeout",
+    );
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
 }
 
 /// The TCP peer of a request, inserted as a request extension by the listener.

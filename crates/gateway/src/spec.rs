@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::ca::CaError;
 use crate::egress::{EgressPolicy, Resolver, TunnelTimeouts};
+pub use crate::limits::Limits;
 use crate::registry::RegistryError;
 
 /// Options for [`Gateway::open`].
@@ -21,17 +22,27 @@ pub struct GatewayOptions {
     pub resolver: Resolver,
     /// Connect and idle timeouts of egress tunnels.
     pub tunnel: TunnelTimeouts,
+    /// Timeouts and the per-sandbox connection cap of the listeners ([`Limits::default`]
+    /// unless an embedder or a test sets them).
+    pub limits: Limits,
 }
 
 impl GatewayOptions {
-    /// Loopback listeners on `state_dir`.
+    /// Loopback listeners on `state_dir`, default limits.
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
         GatewayOptions {
             state_dir: state_dir.into(),
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             resolver: Resolver::default(),
             tunnel: TunnelTimeouts::default(),
+            limits: Limits::default(),
         }
+    }
+
+    /// The same options with `limits`.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 }
 

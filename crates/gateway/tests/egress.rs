@@ -37,11 +37,16 @@ async fn upstream() -> Upstream {
             c.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
-                let Ok(n) = s.read(&mut buf).await else { return };
+                let Ok(n) = s.read(&mut buf).await else {
+                    return;
+                };
                 let got = String::from_utf8_lossy(&buf[..n]).to_string();
                 if got.starts_with("GET ") {
                     let body = format!("upstream saw: {}", got.lines().next().unwrap_or(""));
-                    let resp = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
                     let _ = s.write_all(resp.as_bytes()).await;
                     return;
                 }
@@ -54,12 +59,20 @@ async fn upstream() -> Upstream {
 
 async fn gateway(dir: &std::path::Path, overrides: &[(&str, u16, SocketAddr)]) -> Gateway {
     let mut opts = GatewayOptions::new(dir);
-    let map: HashMap<(String, u16), SocketAddr> = overrides.iter().map(|(n, p, a)| ((n.to_string(), *p), *a)).collect();
+    let map: HashMap<(String, u16), SocketAddr> = overrides
+        .iter()
+        .map(|(n, p, a)| ((n.to_string(), *p), *a))
+        .collect();
     opts.resolver = Resolver::with_overrides(map);
     Gateway::open(opts).await.unwrap()
 }
 
-async fn sandbox(gw: &Gateway, name: &str, presets: &[Preset], endpoint: Option<String>) -> SandboxInfo {
+async fn sandbox(
+    gw: &Gateway,
+    name: &str,
+    presets: &[Preset],
+    endpoint: Option<String>,
+) -> SandboxInfo {
     gw.create_sandbox(SandboxSpec {
         name: name.into(),
         route: common::route(ProviderKind::Mock, "m", endpoint),
@@ -77,28 +90,48 @@ async fn request(port: u16, head: &str) -> (u16, String, TcpStream) {
     let mut got = Vec::new();
     let mut byte = [0u8; 1];
     while !got.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(WAIT, s.read(&mut byte)).await.expect("no answer").unwrap();
-        assert_eq!(n, 1, "connection closed mid-head: {}", String::from_utf8_lossy(&got));
+        let n = tokio::time::timeout(WAIT, s.read(&mut byte))
+            .await
+            .expect("no answer")
+            .unwrap();
+        assert_eq!(
+            n,
+            1,
+            "connection closed mid-head: {}",
+            String::from_utf8_lossy(&got)
+        );
         got.push(byte[0]);
     }
     let head = String::from_utf8(got).unwrap();
     let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let len = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse::<usize>().unwrap()));
+    let len = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("content-length: ")
+            .map(|v| v.trim().parse::<usize>().unwrap())
+    });
     let mut body = vec![0u8; len.unwrap_or(0)];
-    tokio::time::timeout(WAIT, s.read_exact(&mut body)).await.expect("body").unwrap();
+    tokio::time::timeout(WAIT, s.read_exact(&mut body))
+        .await
+        .expect("body")
+        .unwrap();
     (status, String::from_utf8(body).unwrap(), s)
 }
 
 async fn connect(port: u16, target: &str) -> (u16, String, TcpStream) {
-    request(port, &format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n")).await
+    request(
+        port,
+        &format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"),
+    )
+    .await
 }
 
 async fn echo(s: &mut TcpStream) -> String {
     s.write_all(b"ping").await.unwrap();
     let mut buf = [0u8; 9];
-    tokio::time::timeout(WAIT, s.read_exact(&mut buf)).await.expect("echo").unwrap();
+    tokio::time::timeout(WAIT, s.read_exact(&mut buf))
+        .await
+        .expect("echo")
+        .unwrap();
     String::from_utf8_lossy(&buf).to_string()
 }
 
@@ -106,7 +139,14 @@ async fn echo(s: &mut TcpStream) -> String {
 async fn allowed_presets_tunnel_and_everything_else_is_refused_unconnected() {
     let up = upstream().await;
     let dir = tempfile::tempdir().unwrap();
-    let gw = gateway(dir.path(), &[("registry.npmjs.org", 443, up.addr), ("pypi.org", 443, up.addr)]).await;
+    let gw = gateway(
+        dir.path(),
+        &[
+            ("registry.npmjs.org", 443, up.addr),
+            ("pypi.org", 443, up.addr),
+        ],
+    )
+    .await;
     let a = sandbox(&gw, "alpha", &[Preset::Npm], None).await;
     let b = sandbox(&gw, "beta", &[], None).await;
 
@@ -117,10 +157,16 @@ async fn allowed_presets_tunnel_and_everything_else_is_refused_unconnected() {
 
     let (status, body, _) = connect(a.port, "pypi.org:443").await;
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("pypi.org:443") && body.contains("`sandgate alpha policy add pypi`"), "{body}");
+    assert!(
+        body.contains("pypi.org:443") && body.contains("`sandgate alpha policy add pypi`"),
+        "{body}"
+    );
     let (status, body, _) = connect(a.port, "evil.example:443").await;
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("sandgate alpha policy add --host evil.example:443"), "{body}");
+    assert!(
+        body.contains("sandgate alpha policy add --host evil.example:443"),
+        "{body}"
+    );
     // The same name on another sandbox without the preset is refused.
     let (status, _, _) = connect(b.port, "registry.npmjs.org:443").await;
     assert_eq!(status, 403);
@@ -144,7 +190,11 @@ async fn allowed_presets_tunnel_and_everything_else_is_refused_unconnected() {
         let (status, body, _) = connect(a.port, t).await;
         assert!(status == 403 || status == 400, "{t}: {status} {body}");
     }
-    assert_eq!(up.conns.load(Ordering::SeqCst), 1, "a refused target was connected");
+    assert_eq!(
+        up.conns.load(Ordering::SeqCst),
+        1,
+        "a refused target was connected"
+    );
     // The trailing-dot, uppercase spelling of an allowed host is the same host.
     let (status, _, mut tunnel) = connect(a.port, "REGISTRY.npmjs.org.:443").await;
     assert_eq!(status, 200);
@@ -155,7 +205,10 @@ async fn allowed_presets_tunnel_and_everything_else_is_refused_unconnected() {
     // malformed request line before the proxy sees it.
     assert_eq!(denials.len(), 2 + ssrf.len() - 1);
     assert_eq!(denials[0].suggest, Some(Preset::Pypi));
-    assert_eq!(gw.sandbox("alpha").await.unwrap().egress_denied, denials.len() as u64);
+    assert_eq!(
+        gw.sandbox("alpha").await.unwrap().egress_denied,
+        denials.len() as u64
+    );
     gw.shutdown().await;
 }
 
@@ -220,7 +273,11 @@ async fn absolute_form_http_follows_the_same_allowlist() {
     let (status, body, _) = request(a.port, get).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, "upstream saw: GET /simple/x?y=1 HTTP/1.1");
-    let (status, _, _) = request(a.port, "GET http://inference.local/v1/models HTTP/1.1\r\nHost: inference.local\r\n\r\n").await;
+    let (status, _, _) = request(
+        a.port,
+        "GET http://inference.local/v1/models HTTP/1.1\r\nHost: inference.local\r\n\r\n",
+    )
+    .await;
     assert_eq!(status, 403);
     gw.shutdown().await;
 }
@@ -248,6 +305,11 @@ async fn a_policy_change_applies_to_one_sandbox_and_survives_a_restart() {
     let (status, _, mut tunnel) = connect(info.port, "pypi.org:443").await;
     assert_eq!(status, 200);
     assert_eq!(echo(&mut tunnel).await, "echo:ping");
-    assert_eq!(connect(gw.sandbox("beta").await.unwrap().port, "pypi.org:443").await.0, 403);
+    assert_eq!(
+        connect(gw.sandbox("beta").await.unwrap().port, "pypi.org:443")
+            .await
+            .0,
+        403
+    );
     gw.shutdown().await;
 }

@@ -360,7 +360,12 @@ async fn protocol_mismatch_closes_1002() {
         p
     })
     .await;
-    assert_error(&res, "INVALID_REQUEST", "protocol mismatch", None);
+    assert_error(
+        &res,
+        "INVALID_REQUEST",
+        "protocol mismatch",
+        Some("PROTOCOL_MISMATCH"),
+    );
     assert!(
         res["error"]["details"]["expectedProtocol"]
             .as_u64()

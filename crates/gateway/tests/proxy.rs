@@ -77,7 +77,10 @@ async fn other_connect_targets_get_403_with_a_message() {
         let n = s.read(&mut buf).await.unwrap();
         let head = String::from_utf8_lossy(&buf[..n]).to_string();
         assert!(head.starts_with("HTTP/1.1 403"), "{target}: {head}");
-        assert!(head.contains(&format!("egress to {target} refused for sandbox alpha")), "{head}");
+        assert!(
+            head.contains(&format!("egress to {target} refused for sandbox alpha")),
+            "{head}"
+        );
         assert!(head.contains("sandgate alpha policy add --host"), "{head}");
     }
     // The listener keeps serving after refusals.

@@ -1,7 +1,9 @@
 //! `sandgated`: owns the state directory, runs the gateway, serves the admin socket,
 //! and shuts down cleanly on SIGTERM/SIGINT.
 
+mod line;
 mod ops;
+mod rlimit;
 mod server;
 
 use std::fs::File;
@@ -16,7 +18,7 @@ use crate::admin::proto::Health;
 use crate::args::DaemonArgs;
 use crate::error::{CliError, CliResult};
 use crate::paths::StateDir;
-use crate::pidfile::{self, GatewayFile};
+use crate::pidfile::{self, FileId, GatewayFile, Owner};
 
 /// How long admin connections get to finish after a shutdown signal.
 const ADMIN_DRAIN: Duration = Duration::from_secs(10);
@@ -46,6 +48,8 @@ pub fn run(args: &DaemonArgs) -> CliResult<()> {
         ));
     }
     let _log_guard = init_logging(&state)?;
+    let nofile = rlimit::raise_nofile();
+    tracing::info!(before = ?nofile.before, after = ?nofile.after, "open-files limit");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -109,10 +113,15 @@ async fn serve(state: StateDir) -> CliResult<()> {
         ca_bundle: Default::default(),
         admin_socket: state.admin_socket(),
     };
+    let mut owner = Owner {
+        pid,
+        started_at_ms,
+        socket: None,
+    };
     let daemon = match ops::Daemon::open(state.clone(), health).await {
         Ok(d) => Arc::new(d),
         Err(e) => {
-            pidfile::remove_runtime_files(&state);
+            pidfile::remove_own_runtime_files(&state, &owner);
             return Err(e);
         }
     };
@@ -127,6 +136,8 @@ async fn serve(state: StateDir) -> CliResult<()> {
     }
     let sock = state.admin_socket();
     let listener = UnixListener::bind(&sock).map_err(|e| CliError::io(sock.display(), &e))?;
+    // Recorded so that at stop only this socket is removed, never a newer daemon's.
+    owner.socket = FileId::of(&sock).ok();
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| CliError::io(sock.display(), &e))?;
     tracing::info!(
@@ -144,7 +155,9 @@ async fn serve(state: StateDir) -> CliResult<()> {
     };
     let mut tasks = server::serve(listener, Arc::clone(&daemon), shutdown).await;
     // Stop taking admin requests; let the ones in flight finish.
-    let _ = std::fs::remove_file(&sock);
+    if let Some(id) = owner.socket {
+        pidfile::remove_if_same(&sock, id);
+    }
     let drained = tokio::time::timeout(ADMIN_DRAIN, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -157,7 +170,7 @@ async fn serve(state: StateDir) -> CliResult<()> {
         Ok(d) => d.shutdown().await,
         Err(_) => tracing::warn!("gateway still referenced at shutdown; listeners close on exit"),
     }
-    pidfile::remove_runtime_files(&state);
-    tracing::info!("sandgated stopped");
+    let removed = pidfile::remove_own_runtime_files(&state, &owner);
+    tracing::info!(removed, "sandgated stopped");
     Ok(())
 }

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use sandgate_gateway::egress::{EgressPolicy, Preset, Resolver, resolve};
 use sandgate_gateway::{
     Gateway, GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec,
 };
-use sandgate_gateway::egress::{EgressPolicy, Preset, Resolver, resolve};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -70,7 +70,9 @@ impl Daemon {
         };
         match env::write_combined_ca_bundle(&d.state, &d.gw.ca_bundle_path()) {
             Ok(true) => {}
-            Ok(false) => tracing::warn!("no system trust roots found: the sandbox CA bundle holds the gateway CA only"),
+            Ok(false) => tracing::warn!(
+                "no system trust roots found: the sandbox CA bundle holds the gateway CA only"
+            ),
             Err(e) => tracing::warn!(error = %e.message, "cannot write the combined CA bundle"),
         }
         for info in d.gw.sandboxes().await {
@@ -186,11 +188,10 @@ impl Daemon {
             Request::PolicyChange { name, change } => self.policy_change(&name, change).await,
             Request::EgressDenials { name, since_ms } => {
                 self.existing(&name).await?;
-                let d = self
-                    .gw
-                    .egress_denials(&name, since_ms)
-                    .await
-                    .map_err(|e| gateway_error("cannot read egress refusals", &e, &self.state))?;
+                let d =
+                    self.gw.egress_denials(&name, since_ms).await.map_err(|e| {
+                        gateway_error("cannot read egress refusals", &e, &self.state)
+                    })?;
                 to_value(&d)
             }
             Request::DevicesList { name } => {
@@ -338,7 +339,10 @@ fn test_resolver() -> CliResult<Resolver> {
         CliError::new(
             "bad_resolver_override",
             format!("{}: {e}", resolve::OVERRIDE_ENV),
-            format!("unset {} (it is test equipment) or fix it: name:port=ip:port,…", resolve::OVERRIDE_ENV),
+            format!(
+                "unset {} (it is test equipment) or fix it: name:port=ip:port,…",
+                resolve::OVERRIDE_ENV
+            ),
         )
     })?;
     Ok(Resolver::with_overrides(map))

@@ -1,18 +1,25 @@
 //! The admin socket listener: one task per connection, one JSON request per line,
-//! peers from another uid refused.
+//! peers from another uid refused. Lines are bounded while they are read (1 MiB) and an
+//! idle connection is closed after [`READ_TIMEOUT`], so no peer can pin memory or tasks.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use sandgate_gateway::ratelimit::{Backoff, LogLimiter};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 
+use super::line::{self, LineError};
 use super::ops::Daemon;
 use crate::admin::proto::{Request, Response};
 use crate::error::CliError;
 
 /// Longest request line accepted.
-const MAX_LINE: usize = 1 << 20;
+pub const MAX_LINE: usize = 1 << 20;
+
+/// How long a connection may sit without completing a request line.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Accepts connections until `shutdown` resolves; returns the connection tasks still running.
 pub async fn serve(
@@ -21,16 +28,29 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
+    let mut backoff = Backoff::accept();
+    let mut warn = LogLimiter::new(sandgate_gateway::listener::WARN_INTERVAL);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    backoff.reset();
                     let d = Arc::clone(&daemon);
                     tasks.spawn(async move { connection(stream, d).await });
                 }
-                Err(e) => tracing::warn!(error = %e, "admin socket accept failed"),
+                Err(e) => {
+                    // Out of descriptors: wait (longer each time) instead of spinning.
+                    let delay = backoff.fail();
+                    if let Some(suppressed) = warn.check(Instant::now()) {
+                        tracing::warn!(error = %e, suppressed, "admin socket accept failed; backing off");
+                    }
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
             },
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
@@ -62,15 +82,28 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>) {
     }
     let (read, mut write_half) = stream.into_split();
     let mut lines = BufReader::new(read);
-    let mut line = String::new();
+    let mut line = Vec::new();
     loop {
-        line.clear();
-        match lines.read_line(&mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) if n > MAX_LINE => return,
-            Ok(_) => {}
+        match line::read_line(&mut lines, &mut line, MAX_LINE, READ_TIMEOUT).await {
+            Ok(true) => {}
+            Ok(false) | Err(LineError::Io(_)) => return,
+            Err(LineError::TimedOut(_)) => {
+                tracing::debug!("idle admin connection closed");
+                return;
+            }
+            Err(e @ LineError::TooLong { .. }) => {
+                tracing::warn!(error = %e, "oversized admin request refused");
+                let resp = Response::err(CliError::new(
+                    "bad_request",
+                    format!("admin request refused: {e}"),
+                    "send one JSON request per line, at most 1 MiB",
+                ));
+                let _ = send(&mut write_half, &resp).await;
+                return;
+            }
         }
-        let resp = match serde_json::from_str::<Request>(line.trim_end()) {
+        let text = String::from_utf8_lossy(&line);
+        let resp = match serde_json::from_str::<Request>(text.trim_end()) {
             Ok(req) => {
                 let op = op_name(&req);
                 tracing::debug!(op, "admin request");
@@ -88,20 +121,21 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>) {
                 "make sure `sandgate` and `sandgated` are the same version",
             )),
         };
-        let Ok(mut bytes) = serde_json::to_vec(&resp) else {
-            return;
-        };
-        bytes.push(b'\n');
-        if write_half.write_all(&bytes).await.is_err() {
+        if send(&mut write_half, &resp).await.is_err() {
             return;
         }
     }
 }
 
 async fn write(mut stream: UnixStream, resp: &Response) -> std::io::Result<()> {
+    send(&mut stream, resp).await
+}
+
+/// Writes `resp` as one line.
+async fn send(out: &mut (impl AsyncWriteExt + Unpin), resp: &Response) -> std::io::Result<()> {
     let mut bytes = serde_json::to_vec(resp).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
-    stream.write_all(&bytes).await
+    out.write_all(&bytes).await
 }
 
 /// The request's op, for logs (never its payload: it may carry a credential).

@@ -136,7 +136,7 @@ pub async fn run(
             return None;
         }
     };
-    match evaluate(&req, ctx, &nonce, locality(peer, headers)).await {
+    match evaluate(&req, ctx, &nonce, peer, headers).await {
         Ok(est) => Some(est),
         Err(rejection) => {
             reject(ws, Some(&req.id), rejection).await;
@@ -149,8 +149,10 @@ async fn evaluate(
     req: &RequestFrame,
     ctx: &SandboxCtx,
     nonce: &str,
-    locality: Locality,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
 ) -> Result<Established, HandshakeRejection> {
+    let locality = locality(peer, headers);
     if req.method != "connect" {
         return Err(HandshakeRejection::first_request_not_connect());
     }
@@ -161,6 +163,7 @@ async fn evaluate(
     let role = params
         .role()
         .map_err(|_| HandshakeRejection::invalid_role())?;
+    crate::ws::origin::check(headers).map_err(HandshakeRejection::origin_not_allowed)?;
 
     let auth = params.auth.clone().unwrap_or_default();
     let failure = |reason: Option<AuthReason>| {

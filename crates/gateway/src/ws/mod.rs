@@ -4,6 +4,7 @@ pub mod agent;
 pub mod handshake;
 pub mod method_scopes;
 pub mod methods;
+pub mod origin;
 pub mod session;
 
 use std::sync::Arc;

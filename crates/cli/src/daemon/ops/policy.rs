@@ -20,8 +20,14 @@ impl Daemon {
                 name: *p,
                 description: p.description().to_owned(),
                 hosts: match p {
-                    Preset::LocalInference => vec![format!("the route endpoint {} (when local)", info.endpoint)],
-                    _ => p.hosts().iter().map(|h| format!("{}:{}", h.pattern, h.port)).collect(),
+                    Preset::LocalInference => {
+                        vec![format!("the route endpoint {} (when local)", info.endpoint)]
+                    }
+                    _ => p
+                        .hosts()
+                        .iter()
+                        .map(|h| format!("{}:{}", h.pattern, h.port))
+                        .collect(),
                 },
             })
             .collect();
@@ -44,11 +50,10 @@ impl Daemon {
             PolicyChange::RemoveHost(h) => policy.hosts.remove(&h),
         };
         let info = if changed {
-            let info = self
-                .gw
-                .set_egress_policy(name, policy)
-                .await
-                .map_err(|e| gateway_error("cannot change the egress policy", &e, &self.state))?;
+            let info =
+                self.gw.set_egress_policy(name, policy).await.map_err(|e| {
+                    gateway_error("cannot change the egress policy", &e, &self.state)
+                })?;
             env::write_record(&self.state, &self.view(&info))?;
             info
         } else {
