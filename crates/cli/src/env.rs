@@ -24,6 +24,17 @@ const HOST_ALLOWLIST: &[&str] = &[
     "TZ",
 ];
 
+/// The variables that point clients replacing their trust roots at the combined bundle.
+pub const CA_BUNDLE_VARS: &[&str] = &[
+    "SSL_CERT_FILE",
+    "CURL_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+    "PIP_CERT",
+    "npm_config_cafile",
+    "GIT_SSL_CAINFO",
+    "CARGO_HTTP_CAINFO",
+];
+
 /// Where system trust roots live on common distributions (the first that exists is used).
 const SYSTEM_ROOTS: &[&str] = &[
     "/etc/ssl/certs/ca-certificates.crt",
@@ -76,16 +87,8 @@ pub fn sandbox_env(state: &StateDir, view: &SandboxView, token: &str) -> Vec<(St
     vars.push(("no_proxy".into(), no_proxy));
     // Node's fetch ignores HTTPS_PROXY without it (the OpenAI Node SDK included).
     vars.push(("NODE_USE_ENV_PROXY".into(), "1".into()));
-    for k in [
-        "SSL_CERT_FILE",
-        "CURL_CA_BUNDLE",
-        "REQUESTS_CA_BUNDLE",
-        "PIP_CERT",
-        "npm_config_cafile",
-        "GIT_SSL_CAINFO",
-        "CARGO_HTTP_CAINFO",
-    ] {
-        vars.push((k.into(), bundle.clone()));
+    for k in CA_BUNDLE_VARS {
+        vars.push(((*k).into(), bundle.clone()));
     }
     // Node adds these to its built-in roots.
     vars.push(("NODE_EXTRA_CA_CERTS".into(), gateway_ca));
@@ -231,13 +234,7 @@ mod tests {
         assert_eq!(get("OPENCLAW_GATEWAY_TOKEN"), Some("tok"));
         assert_eq!(get("https_proxy"), Some("http://127.0.0.1:18789"));
         assert_eq!(get("NODE_EXTRA_CA_CERTS"), Some("/s/tls/ca.pem"));
-        for k in [
-            "SSL_CERT_FILE",
-            "CURL_CA_BUNDLE",
-            "REQUESTS_CA_BUNDLE",
-            "PIP_CERT",
-            "npm_config_cafile",
-        ] {
+        for k in CA_BUNDLE_VARS {
             assert_eq!(get(k), Some("/s/tls/ca-bundle.pem"), "{k}");
         }
         assert_eq!(get("HTTP_PROXY"), Some("http://127.0.0.1:18789"));

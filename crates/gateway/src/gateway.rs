@@ -83,28 +83,28 @@ fn policy_of(rec: &SandboxRecord) -> SandboxPolicy {
 /// The stored egress policy. Entries that no longer parse are dropped with a warning, so an
 /// old record never keeps a sandbox from starting (and never opens more than it names).
 fn egress_of(rec: &SandboxRecord) -> EgressPolicy {
-    let mut policy = EgressPolicy::default();
-    for p in &rec.network_policies {
-        match p.parse() {
-            Ok(p) => {
-                policy.presets.insert(p);
-            }
-            Err(e) => {
-                tracing::warn!(sandbox = %rec.name, error = %e, "stored egress preset ignored")
-            }
-        }
+    EgressPolicy {
+        presets: parsed_or_warned(&rec.name, &rec.network_policies),
+        hosts: parsed_or_warned(&rec.name, &rec.egress_hosts),
     }
-    for h in &rec.egress_hosts {
-        match h.parse() {
-            Ok(h) => {
-                policy.hosts.insert(h);
-            }
+}
+
+fn parsed_or_warned<T: std::str::FromStr + Ord>(
+    sandbox: &str,
+    raw: &[String],
+) -> std::collections::BTreeSet<T>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.iter()
+        .filter_map(|r| match r.parse() {
+            Ok(v) => Some(v),
             Err(e) => {
-                tracing::warn!(sandbox = %rec.name, error = %e, "stored egress host rule ignored")
+                tracing::warn!(sandbox = %sandbox, entry = %r, error = %e, "stored egress rule ignored");
+                None
             }
-        }
-    }
-    policy
+        })
+        .collect()
 }
 
 fn route_of(rec: &SandboxRecord) -> Result<Route, GatewayError> {
@@ -420,23 +420,42 @@ impl Gateway {
         name: &str,
         spec: RouteSpec,
     ) -> Result<SandboxInfo, GatewayError> {
+        self.update_record(
+            name,
+            |rec| {
+                rec.provider = spec.provider.as_str().to_owned();
+                rec.model = spec.model;
+                rec.endpoint = spec
+                    .endpoint
+                    .unwrap_or_else(|| spec.provider.profile().default_endpoint.to_owned());
+                if spec.credential.is_some() {
+                    rec.credential = spec.credential;
+                    rec.credential_env = spec.credential_env;
+                }
+                route_of(rec)
+            },
+            |ctx, route| ctx.set_route(route),
+        )
+        .await
+    }
+
+    /// Changes one sandbox's stored record and then its live state, under the sandboxes lock:
+    /// `prepare` edits the record and validates (nothing is stored if it fails), the record is
+    /// persisted, then `apply` hands what `prepare` produced to the running sandbox.
+    async fn update_record<T>(
+        &self,
+        name: &str,
+        prepare: impl FnOnce(&mut SandboxRecord) -> Result<T, GatewayError>,
+        apply: impl FnOnce(&SandboxCtx, T),
+    ) -> Result<SandboxInfo, GatewayError> {
         let mut sandboxes = self.sandboxes.lock().await;
         let running = sandboxes
             .get_mut(name)
             .ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?;
         let mut rec = running.record.clone();
-        rec.provider = spec.provider.as_str().to_owned();
-        rec.model = spec.model;
-        rec.endpoint = spec
-            .endpoint
-            .unwrap_or_else(|| spec.provider.profile().default_endpoint.to_owned());
-        if spec.credential.is_some() {
-            rec.credential = spec.credential;
-            rec.credential_env = spec.credential_env;
-        }
-        let route = route_of(&rec)?;
+        let prepared = prepare(&mut rec)?;
         self.shared.registry.update(rec.clone()).await?;
-        running.ctx.set_route(route);
+        apply(&running.ctx, prepared);
         running.record = rec;
         Ok(self.info(running))
     }

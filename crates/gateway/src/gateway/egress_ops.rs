@@ -12,18 +12,20 @@ impl Gateway {
         name: &str,
         policy: EgressPolicy,
     ) -> Result<SandboxInfo, GatewayError> {
-        let mut sandboxes = self.sandboxes.lock().await;
-        let running = sandboxes
-            .get_mut(name)
-            .ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?;
-        let mut rec = running.record.clone();
-        rec.network_policies = policy.preset_names();
-        rec.egress_hosts = policy.host_strings();
-        self.shared.registry.update(rec.clone()).await?;
-        running.ctx.egress.set_policy(policy.clone());
-        running.record = rec;
-        tracing::info!(sandbox = %name, presets = ?policy.preset_names(), hosts = ?policy.host_strings(), "egress policy changed");
-        Ok(self.info(running))
+        let (presets, hosts) = (policy.preset_names(), policy.host_strings());
+        let info = self
+            .update_record(
+                name,
+                |rec| {
+                    rec.network_policies = policy.preset_names();
+                    rec.egress_hosts = policy.host_strings();
+                    Ok(policy)
+                },
+                |ctx, policy| ctx.egress.set_policy(policy),
+            )
+            .await?;
+        tracing::info!(sandbox = %name, ?presets, ?hosts, "egress policy changed");
+        Ok(info)
     }
 
     /// The egress refusals of a sandbox at or after `since_ms` (the most recent few hundred).
