@@ -222,8 +222,21 @@ pub async fn inference(
             credential_env,
         } => {
             let kind = providers::parse(provider)?;
-            let cred =
-                providers::credential(kind, credential_env.as_deref(), |k| std::env::var(k).ok())?;
+            // Same provider and no variable named: a missing variable keeps the stored key.
+            let same_provider =
+                env::read_record(state, name).is_some_and(|v| v.provider == kind.as_str());
+            let cred = match providers::credential(kind, credential_env.as_deref(), |k| {
+                std::env::var(k).ok()
+            }) {
+                Err(e)
+                    if same_provider
+                        && credential_env.is_none()
+                        && e.kind == "missing_credential" =>
+                {
+                    providers::Credential::default()
+                }
+                other => other?,
+            };
             let req = Request::SetRoute {
                 name: name.to_string(),
                 route: Route {
