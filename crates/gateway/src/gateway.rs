@@ -26,6 +26,7 @@ use crate::proxy::{ConnectProxy, EgressCtx};
 use crate::registry::{Registry, RegistryError, SandboxRecord};
 use crate::sandbox::SandboxCtx;
 use crate::shared::{Shared, now_ms};
+mod attach;
 mod egress_ops;
 
 pub use crate::spec::{GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec};
@@ -34,7 +35,21 @@ use crate::{fsutil, inference, ws};
 struct Running {
     ctx: Arc<SandboxCtx>,
     record: SandboxRecord,
+    /// What the sandbox's ports serve (the host port and the one inside its sandbox).
+    app: PortApp,
+    /// The host-side listener.
     handle: ServeHandle,
+    /// The listener bound inside the sandbox's network namespace, while one is attached.
+    inside: Option<ServeHandle>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.handle.shutdown().await;
+        if let Some(inside) = self.inside {
+            inside.shutdown().await;
+        }
+    }
 }
 
 /// The running gateway.
@@ -213,21 +228,19 @@ impl Gateway {
             timeouts: self.opts.tunnel,
         });
         let (stop, _) = watch::channel(false);
-        let handle = listener::spawn_with(
-            tcp,
-            PortApp {
-                router,
-                proxy: Arc::new(proxy),
-            },
-            stop,
-            self.opts.limits.clone(),
-        )
-        .map_err(io("start listener"))?;
+        let app = PortApp {
+            router,
+            proxy: Arc::new(proxy),
+        };
+        let handle = listener::spawn_with(tcp, app.clone(), stop, self.opts.limits.clone())
+            .map_err(io("start listener"))?;
         tracing::info!(sandbox = %rec.name, addr = %handle.local_addr(), provider = %rec.provider, model = %rec.model, "sandbox listener started");
         Ok(Running {
             ctx,
             record: rec,
+            app,
             handle,
+            inside: None,
         })
     }
 
@@ -243,6 +256,7 @@ impl Gateway {
             created_at_ms: rec.created_at_ms,
             egress: running.ctx.egress.policy(),
             egress_denied: running.ctx.egress.denied_count(),
+            sandboxed_listener: running.inside.is_some(),
             device_dir: self.device_dir(&rec.name),
             token: rec.token.clone(),
         }
@@ -375,7 +389,7 @@ impl Gateway {
         running
             .ctx
             .close_all(CloseCode::AuthChanged, "sandbox destroyed");
-        running.handle.shutdown().await;
+        running.stop().await;
         self.shared.registry.delete(name).await?;
         for dev in self
             .shared
@@ -588,7 +602,7 @@ impl Gateway {
             .into_values()
             .collect();
         for r in running {
-            r.handle.shutdown().await;
+            r.stop().await;
         }
         tracing::info!("gateway stopped");
     }

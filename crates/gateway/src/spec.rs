@@ -111,6 +111,8 @@ pub struct SandboxInfo {
     pub egress: EgressPolicy,
     /// Egress refusals since the gateway started.
     pub egress_denied: u64,
+    /// Whether a listener bound inside the sandbox's network namespace is being served.
+    pub sandboxed_listener: bool,
     /// Where the sandbox CLI's device identity and token live.
     pub device_dir: PathBuf,
     /// The sandbox token (secret).
