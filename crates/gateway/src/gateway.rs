@@ -57,14 +57,9 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
-/// True for a valid sandbox name.
+/// True for a valid sandbox name ([`sandgate_core::SandboxName`]'s rule).
 pub fn valid_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+    sandgate_core::SandboxName::parse(name).is_ok()
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> GatewayError {
