@@ -395,6 +395,10 @@ pub mod close_reasons {
     pub const REPEATED_UNAUTHORIZED: &str = "repeated unauthorized calls";
     /// 4000 from the client watchdog.
     pub const TICK_TIMEOUT: &str = "tick timeout";
+    /// 1009 when a frame after the handshake is over the limit or unreadable.
+    pub const FRAME_TOO_LARGE: &str = "frame too large or malformed";
+    /// 4001 when the sandbox is removed under a live session.
+    pub const SANDBOX_DESTROYED: &str = "sandbox destroyed";
 }
 
 /// Maximum close-reason length in bytes (the reference `close-reason.ts` limit).

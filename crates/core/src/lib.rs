@@ -7,6 +7,7 @@
 //! * [`protocol`]: protocol versions and [`negotiate`].
 //! * [`connect`]: `connect` params and the `connect.challenge` payload.
 //! * [`hello`]: the `hello-ok` payload.
+//! * [`event`]: event names and the `tick` / `shutdown` payloads.
 //! * [`identity`]: Ed25519 device identity and its `device.json` file.
 //! * [`signature`]: v2/v3 signature payloads and [`verify_device_proof`].
 //! * [`scope`], [`role`], [`pairing_reason`]: authority vocabulary.
@@ -20,6 +21,7 @@
 pub mod codes;
 pub mod connect;
 pub mod error;
+pub mod event;
 pub mod frame;
 pub mod hello;
 pub mod identity;

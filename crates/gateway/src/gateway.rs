@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
+use sandgate_core::codes::close_reasons;
 use sandgate_core::identity::DeviceIdentity;
 use sandgate_core::{CloseCode, Role};
 use sandgate_pairing::{
@@ -369,7 +370,7 @@ impl Gateway {
             .ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?;
         running
             .ctx
-            .close_all(CloseCode::AuthChanged, "sandbox destroyed");
+            .close_all(CloseCode::AuthChanged, close_reasons::SANDBOX_DESTROYED);
         running.handle.shutdown().await;
         self.shared.registry.delete(name).await?;
         for dev in self
@@ -536,7 +537,12 @@ impl Gateway {
             .pairing
             .revoke_token(sandbox, device_id, Role::Operator, &Approver::HostAdmin)
             .await?;
-        let closed = ctx.close_device(device_id, None, CloseCode::AuthChanged, "device removed");
+        let closed = ctx.close_device(
+            device_id,
+            None,
+            CloseCode::AuthChanged,
+            close_reasons::DEVICE_REMOVED,
+        );
         Ok(
             serde_json::json!({"deviceId": device_id, "role": "operator", "revokedAtMs": r.revoked_at_ms, "closedSessions": closed}),
         )

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use sandgate_core::codes::ErrorCode;
+use sandgate_core::event;
 use sandgate_core::frame::{ErrorShape, ResponseFrame};
 use sandgate_providers::types::{ChatMessage, ChatRequest, Role as ChatRole, StreamOptions};
 use serde::Deserialize;
@@ -14,7 +15,8 @@ use serde_json::{Value, json};
 
 use crate::sandbox::SandboxCtx;
 use crate::shared::now_ms;
-use crate::ws::session::Outbound;
+use crate::ws::catalog::Call;
+use crate::ws::conn::Outbound;
 
 /// How many earlier messages of the session are sent with a turn.
 pub const HISTORY_WINDOW: usize = 40;
@@ -35,8 +37,12 @@ struct AgentParams {
     idempotency_key: Option<String>,
 }
 
-/// Runs one turn for request `id`; every outcome is answered on `out`.
-pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound) {
+/// The `agent` method: runs in its own task, every outcome is answered on the call's `out`.
+pub fn run(c: Call) -> futures::future::BoxFuture<'static, ()> {
+    Box::pin(turn(c.id, c.params, c.ctx, c.out))
+}
+
+async fn turn(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound) {
     let p: AgentParams = match serde_json::from_value(params) {
         Ok(p) => p,
         Err(e) => {
@@ -78,7 +84,7 @@ pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound)
     let mut emit_agent = |stream: &str, data: Value| {
         seq += 1;
         out.event(
-            "agent",
+            event::AGENT,
             json!({"runId": run_id, "stream": stream, "data": data, "sessionKey": session_key, "seq": seq, "ts": now_ms()}),
             false,
         );
@@ -134,7 +140,7 @@ pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound)
                                 let s =
                                     emit_agent("assistant", json!({"text": text, "delta": delta}));
                                 out.event(
-                                    "chat",
+                                    event::CHAT,
                                     json!({"runId": run_id, "sessionKey": session_key, "seq": s, "state": "delta", "deltaText": delta,
                                            "message": {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": now_ms()}}),
                                     false,
@@ -180,7 +186,7 @@ pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound)
     }
     let s = emit_agent("lifecycle", json!({"phase": "end", "endedAt": now_ms()}));
     out.event(
-        "chat",
+        event::CHAT,
         json!({"runId": run_id, "sessionKey": session_key, "seq": s, "state": "final",
                "message": {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": now_ms()}}),
         false,
