@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 /// `connect.challenge`: the nonce before `connect`.
-pub const CONNECT_CHALLENGE: &str = "connect.challenge";
+pub const CONNECT_CHALLENGE: &str = crate::connect::ConnectChallenge::EVENT;
 /// `tick`: keep-alive every `policy.tickIntervalMs`.
 pub const TICK: &str = "tick";
 /// `agent`: a streamed agent run.

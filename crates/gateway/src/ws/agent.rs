@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use sandgate_core::codes::ErrorCode;
+use sandgate_core::codes::{DetailCode, ErrorCode};
 use sandgate_core::event;
 use sandgate_core::frame::{ErrorShape, ResponseFrame};
 use sandgate_providers::types::{ChatMessage, ChatRequest, Role as ChatRole, StreamOptions};
@@ -163,7 +163,7 @@ async fn turn(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound) {
         );
         tracing::warn!(sandbox = %ctx.name, provider = route.kind.as_str(), error = %message, "agent turn failed upstream");
         let err = ErrorShape::new(ErrorCode::Unavailable, format!("upstream error: {message}")).with_details(json!({
-            "code": "UPSTREAM_ERROR",
+            "code": DetailCode::UpstreamError,
             "provider": route.kind.as_str(),
             "model": route.model,
             "remedy": format!("check the provider of sandbox {} (sandgate {} status) or change it with `sandgate {} inference set`", ctx.name, ctx.name, ctx.name),
