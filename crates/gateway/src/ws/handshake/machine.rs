@@ -270,6 +270,7 @@ impl<'a> ServerHandshake<'a> {
 
     /// Everything up to the pairing question: method, params, protocol, role, origin,
     /// credential, device proof.
+    #[allow(clippy::result_large_err)] // private, consumed at once by `reject`
     fn evaluate(
         &self,
         req: &RequestFrame,

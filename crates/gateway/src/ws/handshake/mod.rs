@@ -103,9 +103,7 @@ pub async fn run(
                 Output::PeerGone => return None,
             }
         }
-        let Some(deadline_ms) = hs.deadline_ms() else {
-            return None;
-        };
+        let deadline_ms = hs.deadline_ms()?;
         match tokio::time::timeout_at(deadline, ws.recv()).await {
             // Our timer is the clock: the deadline has passed.
             Err(_) => hs.handle_timeout(now_ms().max(deadline_ms)),
