@@ -278,6 +278,33 @@ mod tests {
     }
 
     #[test]
+    fn served_methods_are_advertised_in_catalog_order() {
+        assert_eq!(
+            served_names(),
+            [
+                "health",
+                "status",
+                "agent",
+                "models.list",
+                "sessions.list",
+                "sessions.get",
+                "chat.history",
+                "device.pair.list",
+                "device.pair.approve",
+                "device.pair.reject",
+                "device.pair.remove",
+                "device.token.rotate",
+                "device.token.revoke",
+            ]
+        );
+        let mut names: Vec<_> = CATALOG.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(names.len(), n, "each method is listed once");
+    }
+
+    #[test]
     fn table_matches_reference_examples() {
         assert_eq!(requirement("health"), Requirement::None);
         assert_eq!(requirement("status"), Requirement::Scope(Scope::Read));
