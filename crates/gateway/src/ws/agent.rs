@@ -15,8 +15,7 @@ use serde_json::{Value, json};
 
 use crate::sandbox::SandboxCtx;
 use crate::shared::now_ms;
-use crate::ws::catalog::Call;
-use crate::ws::conn::Outbound;
+use crate::ws::conn::{Call, Outbound};
 
 /// How many earlier messages of the session are sent with a turn.
 pub const HISTORY_WINDOW: usize = 40;

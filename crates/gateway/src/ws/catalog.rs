@@ -5,16 +5,10 @@
 //! `operator.admin` (default-deny), so a non-admin caller of an unknown method is told
 //! `missing scope: operator.admin`, not `unknown method`.
 
-use std::sync::Arc;
-
-use futures::future::BoxFuture;
 use sandgate_core::event;
-use sandgate_core::frame::ErrorShape;
 use sandgate_core::{Role, Scope, ScopeSet};
-use serde_json::Value;
 
-use crate::sandbox::SandboxCtx;
-use crate::ws::conn::{Caller, Outbound};
+pub use crate::ws::conn::{Call, Handler, Reply};
 use crate::ws::{agent, methods};
 
 /// What calling a method requires.
@@ -26,33 +20,6 @@ pub enum Requirement {
     NodeRole,
     /// An operator holding this scope (or one that satisfies it).
     Scope(Scope),
-}
-
-/// One authorized request, as a handler receives it.
-#[derive(Debug)]
-pub struct Call {
-    /// The request id.
-    pub id: String,
-    /// The request params (`null` when absent).
-    pub params: Value,
-    /// The sandbox.
-    pub ctx: Arc<SandboxCtx>,
-    /// The calling session.
-    pub caller: Caller,
-    /// The session's sending half.
-    pub out: Outbound,
-}
-
-/// A handler's answer: the `res` payload or error.
-pub type Reply = BoxFuture<'static, Result<Value, ErrorShape>>;
-
-/// How a served method runs.
-#[derive(Debug, Clone, Copy)]
-pub enum Handler {
-    /// Answered inline; the session sends the result.
-    Reply(fn(Call) -> Reply),
-    /// Runs in its own task and answers on [`Call::out`] itself (streams, long turns).
-    Task(fn(Call) -> BoxFuture<'static, ()>),
 }
 
 /// One catalog entry.

@@ -1,13 +1,19 @@
-//! The sending half of a session and who is calling: the leaf every other `ws` module uses.
+//! The sending half of a session, who is calling, and the shape of a method call: the leaf
+//! every other `ws` module uses.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
 
 use sandgate_core::codes::{CloseCode, close_reasons};
 use sandgate_core::frame::{ErrorShape, EventFrame, Frame, ResponseFrame};
 use sandgate_core::hello::DEFAULT_TICK_INTERVAL_MS;
 use sandgate_core::{Role, ScopeSet};
 use tokio::sync::mpsc;
+
+use crate::sandbox::SandboxCtx;
 
 /// Outgoing buffer per connection, in frames, before a slow consumer is cut off.
 pub const SEND_QUEUE_FRAMES: usize = 1024;
@@ -100,4 +106,31 @@ pub struct Caller {
     pub device_id: Option<String>,
     /// The connect's client id (e.g. `cli`).
     pub client_id: String,
+}
+
+/// One authorized request, as a handler receives it.
+#[derive(Debug)]
+pub struct Call {
+    /// The request id.
+    pub id: String,
+    /// The request params (`null` when absent).
+    pub params: Value,
+    /// The sandbox.
+    pub ctx: Arc<SandboxCtx>,
+    /// The calling session.
+    pub caller: Caller,
+    /// The session's sending half.
+    pub out: Outbound,
+}
+
+/// A handler's answer: the `res` payload or error.
+pub type Reply = BoxFuture<'static, Result<Value, ErrorShape>>;
+
+/// How a served method runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Handler {
+    /// Answered inline; the session sends the result.
+    Reply(fn(Call) -> Reply),
+    /// Runs in its own task and answers on [`Call::out`] itself (streams, long turns).
+    Task(fn(Call) -> BoxFuture<'static, ()>),
 }

@@ -1,4 +1,4 @@
-//! Method handlers, registered in [`super::catalog`]. Authorization has already run; handlers
+//! Method handlers, registered in the method catalog. Authorization has already run; handlers
 //! only validate their params and do the work.
 
 use sandgate_core::codes::CloseCode;
@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 
 use crate::sandbox::SandboxCtx;
 use crate::shared::now_ms;
-use crate::ws::catalog::{Call, Reply};
-use crate::ws::conn::Caller;
+use crate::ws::conn::{Call, Caller, Reply};
 
 /// `health`.
 pub fn health(c: Call) -> Reply {
