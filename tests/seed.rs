@@ -553,7 +553,7 @@ async fn seed_two_sandboxes_share_one_gateway() {
         .unwrap_or_else(|| {
             panic!(
                 "beyond the seed (escalation): no pending request for operator.admin; hello: {}",
-                conn.hello()
+                conn.hello().to_value()
             )
         });
     let remedy = conn.pending_remedy().unwrap_or_default().to_owned();

@@ -1,5 +1,6 @@
 //! Input validation done before anything is created.
 
+use sandgate_core::{NameError, SandboxName};
 use sandgate_gateway::egress::Preset;
 
 use crate::error::CliError;
@@ -16,38 +17,31 @@ pub const RESERVED: &[&str] = &[
     "help",
 ];
 
-/// Checks a sandbox name: lowercase letters, digits and `-`, 1–63 characters, starting with a
-/// letter or digit, not ending with `-`, and not a command word.
+/// Checks a sandbox name against [`SandboxName`]'s rule (lowercase letters, digits and `-`,
+/// 1–63 characters, starting with a letter or digit, not ending with `-`) and that it is not a
+/// command word.
 pub fn sandbox_name(name: &str) -> Result<(), CliError> {
     let remedy = "use 1–63 lowercase letters, digits and `-`, starting with a letter or digit, e.g. `--name my-sandbox`";
     let bad = |why: String| CliError::new("invalid_name", why, remedy);
-    if name.is_empty() {
-        return Err(bad("the sandbox name is empty".into()));
-    }
-    if name.len() > 63 {
-        return Err(bad(format!(
-            "the sandbox name is {} characters long; the limit is 63",
-            name.len()
-        )));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        let what = match c {
-            '/' | '\\' | '.' => "a path character",
-            c if c.is_ascii_uppercase() => "an uppercase letter",
-            c if c.is_whitespace() => "whitespace",
-            _ => "a character that is not allowed",
-        };
-        return Err(bad(format!(
-            "invalid sandbox name {name:?}: it contains {what} ({c:?})"
-        )));
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        return Err(bad(format!(
-            "invalid sandbox name {name:?}: it must not start or end with `-`"
-        )));
+    match SandboxName::parse(name) {
+        Ok(_) => {}
+        Err(e @ (NameError::Empty | NameError::TooLong(_))) => return Err(bad(e.to_string())),
+        Err(NameError::BadChar(c)) => {
+            let what = match c {
+                '/' | '\\' | '.' => "a path character",
+                c if c.is_ascii_uppercase() => "an uppercase letter",
+                c if c.is_whitespace() => "whitespace",
+                _ => "a character that is not allowed",
+            };
+            return Err(bad(format!(
+                "invalid sandbox name {name:?}: it contains {what} ({c:?})"
+            )));
+        }
+        Err(NameError::EdgeDash) => {
+            return Err(bad(format!(
+                "invalid sandbox name {name:?}: it must not start or end with `-`"
+            )));
+        }
     }
     if RESERVED.contains(&name) {
         return Err(CliError::new(

@@ -159,6 +159,8 @@ open_string_enum! {
         ProtocolMismatch => "PROTOCOL_MISMATCH",
         /// Control UI connected without device identity from an insecure context.
         ControlUiDeviceIdentityRequired => "CONTROL_UI_DEVICE_IDENTITY_REQUIRED",
+        /// sandgate: the sandbox's inference provider failed an agent turn.
+        UpstreamError => "UPSTREAM_ERROR",
     }
 }
 
@@ -193,6 +195,40 @@ open_string_enum! {
         DeviceTokenMismatch => "device_token_mismatch",
         /// Device token does not cover the requested role/scopes (later versions).
         ScopeMismatch => "scope_mismatch",
+    }
+}
+
+impl DetailCode {
+    /// True for refused credentials or device proofs (`AUTH_*`, `DEVICE_AUTH_*`,
+    /// `DEVICE_IDENTITY_REQUIRED`).
+    pub fn is_auth_failure(&self) -> bool {
+        use DetailCode::*;
+        matches!(
+            self,
+            DeviceIdentityRequired
+                | AuthRequired
+                | AuthUnauthorized
+                | AuthTokenMissing
+                | AuthTokenMismatch
+                | AuthTokenNotConfigured
+                | AuthPasswordMissing
+                | AuthPasswordMismatch
+                | AuthPasswordNotConfigured
+                | AuthBootstrapTokenInvalid
+                | AuthTailscaleIdentityMissing
+                | AuthTailscaleProxyMissing
+                | AuthTailscaleWhoisFailed
+                | AuthTailscaleIdentityMismatch
+                | AuthRateLimited
+                | AuthDeviceTokenMismatch
+                | AuthScopeMismatch
+                | DeviceAuthDeviceIdMismatch
+                | DeviceAuthSignatureExpired
+                | DeviceAuthNonceRequired
+                | DeviceAuthNonceMismatch
+                | DeviceAuthSignatureInvalid
+                | DeviceAuthPublicKeyInvalid
+        )
     }
 }
 
@@ -395,6 +431,10 @@ pub mod close_reasons {
     pub const REPEATED_UNAUTHORIZED: &str = "repeated unauthorized calls";
     /// 4000 from the client watchdog.
     pub const TICK_TIMEOUT: &str = "tick timeout";
+    /// 1009 when a frame after the handshake is over the limit or unreadable.
+    pub const FRAME_TOO_LARGE: &str = "frame too large or malformed";
+    /// 4001 when the sandbox is removed under a live session.
+    pub const SANDBOX_DESTROYED: &str = "sandbox destroyed";
 }
 
 /// Maximum close-reason length in bytes (the reference `close-reason.ts` limit).
@@ -449,6 +489,14 @@ mod tests {
         );
         for r in AuthReason::KNOWN {
             assert!(r.detail_code().as_str().starts_with("AUTH_"));
+            assert!(r.detail_code().is_auth_failure());
+        }
+        for d in DetailCode::KNOWN {
+            let s = d.as_str();
+            let auth = s.starts_with("AUTH_")
+                || s.starts_with("DEVICE_AUTH_")
+                || s == "DEVICE_IDENTITY_REQUIRED";
+            assert_eq!(d.is_auth_failure(), auth, "{s}");
         }
     }
 

@@ -480,4 +480,12 @@ impl ConnectChallenge {
     pub fn to_event(&self) -> EventFrame {
         EventFrame::new(Self::EVENT, serde_json::to_value(self).ok())
     }
+
+    /// The challenge carried by `ev`, if it is one.
+    pub fn from_event(ev: &EventFrame) -> Option<ConnectChallenge> {
+        if ev.event != Self::EVENT {
+            return None;
+        }
+        serde_json::from_value(ev.payload.clone()?).ok()
+    }
 }

@@ -7,9 +7,11 @@
 //! * [`protocol`]: protocol versions and [`negotiate`].
 //! * [`connect`]: `connect` params and the `connect.challenge` payload.
 //! * [`hello`]: the `hello-ok` payload.
+//! * [`event`]: event names and the `tick` / `shutdown` payloads.
 //! * [`identity`]: Ed25519 device identity and its `device.json` file.
 //! * [`signature`]: v2/v3 signature payloads and [`verify_device_proof`].
 //! * [`scope`], [`role`], [`pairing_reason`]: authority vocabulary.
+//! * [`name`]: [`SandboxName`], the one sandbox-name rule.
 //!
 //! Parse at the edge: text becomes a [`Frame`], `connect` params become [`ConnectParams`];
 //! everything past that point works with typed values.
@@ -19,9 +21,11 @@
 pub mod codes;
 pub mod connect;
 pub mod error;
+pub mod event;
 pub mod frame;
 pub mod hello;
 pub mod identity;
+pub mod name;
 pub mod pairing_reason;
 pub mod protocol;
 pub mod role;
@@ -42,6 +46,7 @@ pub use hello::{
     AuthMethod, Features, HelloAuth, HelloOk, Policy, ServerInfo, SessionDefaults, Snapshot,
 };
 pub use identity::{DeviceIdentity, IdentityError, KeyDecodeError};
+pub use name::{NameError, SandboxName};
 pub use pairing_reason::PairingReason;
 pub use protocol::{ProtocolMismatch, ProtocolVersion, negotiate};
 pub use role::{InvalidRole, Role};

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
+use sandgate_core::codes::close_reasons;
 use sandgate_core::identity::DeviceIdentity;
 use sandgate_core::{CloseCode, Role};
 use sandgate_pairing::{
@@ -72,14 +73,9 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
-/// True for a valid sandbox name.
+/// True for a valid sandbox name ([`sandgate_core::SandboxName`]'s rule).
 pub fn valid_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+    sandgate_core::SandboxName::parse(name).is_ok()
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> GatewayError {
@@ -388,7 +384,7 @@ impl Gateway {
             .ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?;
         running
             .ctx
-            .close_all(CloseCode::AuthChanged, "sandbox destroyed");
+            .close_all(CloseCode::AuthChanged, close_reasons::SANDBOX_DESTROYED);
         running.stop().await;
         self.shared.registry.delete(name).await?;
         for dev in self
@@ -555,7 +551,12 @@ impl Gateway {
             .pairing
             .revoke_token(sandbox, device_id, Role::Operator, &Approver::HostAdmin)
             .await?;
-        let closed = ctx.close_device(device_id, None, CloseCode::AuthChanged, "device removed");
+        let closed = ctx.close_device(
+            device_id,
+            None,
+            CloseCode::AuthChanged,
+            close_reasons::DEVICE_REMOVED,
+        );
         Ok(
             serde_json::json!({"deviceId": device_id, "role": "operator", "revokedAtMs": r.revoked_at_ms, "closedSessions": closed}),
         )

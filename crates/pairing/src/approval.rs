@@ -5,9 +5,8 @@
 
 use sandgate_core::{Role, Scope, ScopeSet};
 
-use crate::decision::{
-    DecisionContext, mint_token, prune, record_resolution, resolve_covered, validate_scopes,
-};
+use crate::attempt::validate_scopes;
+use crate::device_ops::DecisionContext;
 use crate::error::PairingError;
 use crate::events::{PairingEvent, Resolution, ResolutionDecision};
 use crate::records::{
@@ -160,7 +159,7 @@ pub fn find_pending<'a>(
         }
         return Ok(p);
     }
-    match state.history.iter().find(|h| h.request_id == request_id) {
+    match state.history.find(request_id) {
         Some(h) => Err(match h.outcome {
             HistoryOutcome::Approved => PairingError::AlreadyApproved,
             HistoryOutcome::Rejected => PairingError::AlreadyRejected,
@@ -200,17 +199,15 @@ pub fn approve(
     let now = ctx.now_ms;
     let mut next = state.clone();
     let mut events = Vec::new();
-    let rec = next.paired.get_or_insert_with(|| PairedDevice {
-        device_id: p.device_id.clone(),
-        public_key: p.public_key.clone(),
-        metadata: p.metadata.clone(),
-        role: p.role,
-        roles: Vec::new(),
-        approved_scopes: ScopeSet::new(),
-        tokens: Default::default(),
-        created_at_ms: now,
-        approved_at_ms: now,
-        approved_via: approver.provenance(),
+    let rec = next.paired.get_or_insert_with(|| {
+        PairedDevice::first(
+            &p.device_id,
+            &p.public_key,
+            &p.metadata,
+            p.role,
+            now,
+            approver.provenance(),
+        )
     });
     if rec.public_key != p.public_key {
         // A new key is a new device: it inherits nothing of the old key's baseline, roles or
@@ -239,20 +236,14 @@ pub fn approve(
                 .collect();
         }
         // The secret is discarded: the device gets a fresh token at its next connect.
-        let _ = mint_token(rec, *r, &wanted, false, now, entropy);
+        let _ = rec.mint_token(*r, &wanted, false, now, entropy);
     }
     let device = rec.redacted();
     next.pending.retain(|q| q.request_id != p.request_id);
-    let resolution = record_resolution(
-        &mut next,
-        sandbox,
-        &p,
-        ResolutionDecision::Approved,
-        now,
-        &mut events,
-    );
-    resolve_covered(&mut next, sandbox, now, &mut events);
-    prune(&mut next, ctx);
+    let resolution =
+        next.record_resolution(sandbox, &p, ResolutionDecision::Approved, now, &mut events);
+    next.resolve_covered(sandbox, now, &mut events);
+    next.prune(ctx);
     Ok(Managed {
         result: Approval { resolution, device },
         next,
@@ -273,15 +264,14 @@ pub fn reject(
     let mut next = state.clone();
     let mut events = Vec::new();
     next.pending.retain(|q| q.request_id != p.request_id);
-    let r = record_resolution(
-        &mut next,
+    let r = next.record_resolution(
         sandbox,
         &p,
         ResolutionDecision::Rejected,
         ctx.now_ms,
         &mut events,
     );
-    prune(&mut next, ctx);
+    next.prune(ctx);
     Ok(Managed {
         result: r,
         next,
@@ -299,7 +289,7 @@ pub fn remove_device(
 ) -> Result<Managed<DeviceRemoved>, PairingError> {
     approver.check_owner(device_id)?;
     let mut next = state.clone();
-    prune(&mut next, ctx);
+    next.prune(ctx);
     if next.paired.is_none() && next.pending.is_empty() {
         return Err(PairingError::UnknownDevice);
     }
@@ -308,8 +298,7 @@ pub fn remove_device(
     let dropped = std::mem::take(&mut next.pending);
     let dropped_requests = dropped.iter().map(|p| p.request_id.clone()).collect();
     for p in &dropped {
-        record_resolution(
-            &mut next,
+        next.record_resolution(
             sandbox,
             p,
             ResolutionDecision::Rejected,
@@ -361,7 +350,7 @@ pub fn rotate_token(
         return Err(PairingError::ScopeOutsideBaseline);
     }
     let mut next = state.clone();
-    prune(&mut next, ctx);
+    next.prune(ctx);
     let Some(rec) = next.paired.as_mut() else {
         return Err(PairingError::UnknownDevice);
     };
@@ -369,7 +358,7 @@ pub fn rotate_token(
     if let Some(t) = rec.tokens.get_mut(&role) {
         t.revoked_at_ms = Some(ctx.now_ms);
     }
-    let token = mint_token(rec, role, &target, true, ctx.now_ms, entropy);
+    let token = rec.mint_token(role, &target, true, ctx.now_ms, entropy);
     let result = RotatedToken {
         device_id: rec.device_id.clone(),
         role,

@@ -15,12 +15,13 @@ use tokio::sync::broadcast;
 use crate::approval::{
     self, Approval, Approver, DeviceRemoved, Managed, RevokedToken, RotatedToken,
 };
-use crate::decision::{
-    self, ConnectAttempt, DEFAULT_PENDING_TTL_MS, Decision, DecisionContext, DeviceChange,
-    validate_device_id, validate_sandbox,
-};
+use crate::attempt::{ConnectAttempt, validate_scopes};
+use crate::decision::{self, Decision, DecisionContext, DeviceChange};
+use crate::device_ops::verify_token;
 use crate::error::{PairingError, StoreError};
 use crate::events::{PairingEvent, Resolution, ResolutionDecision, WaitError};
+use crate::ids::{DeviceId, sandbox_name};
+use crate::limits::DEFAULT_PENDING_TTL_MS;
 use crate::policy::SandboxPolicy;
 use crate::records::{HistoryOutcome, PairedDeviceView, PendingRequest, TokenSummary};
 use crate::store::{SqliteStore, Store};
@@ -190,20 +191,20 @@ impl<S: Store> PairingAuthority<S> {
 
     /// Decides a connect handshake and applies the resulting state change atomically.
     pub async fn connect(&self, attempt: &ConnectAttempt) -> Result<Decision, PairingError> {
-        decision::validate_attempt(attempt)?;
-        let policy = self.policy(&attempt.sandbox);
-        let Some(device) = &attempt.device else {
-            return decision::decide_deviceless(attempt, &policy);
+        let connect = attempt.validate()?;
+        let policy = self.policy(&connect.sandbox);
+        let Some(device) = connect.device.clone() else {
+            return decision::decide_deviceless(&connect, &policy);
         };
         let ctx = self.ctx();
-        let owned = attempt.clone();
+        let sandbox = connect.sandbox.clone();
         let (decision, events) = self
             .store
             .transact(
-                &attempt.sandbox,
-                &device.device_id,
+                &sandbox,
+                device.id.as_str(),
                 Box::new(move |state| {
-                    let out = decision::decide(&owned, state, &policy, ctx, &mut OsEntropy)?;
+                    let out = decision::decide(&connect, state, &policy, ctx, &mut OsEntropy)?;
                     Ok(((out.decision, out.events), out.change))
                 }),
             )
@@ -213,7 +214,7 @@ impl<S: Store> PairingAuthority<S> {
         } = &decision
         {
             tracing::info!(
-                sandbox = %attempt.sandbox, device = %device.device_id, %reason,
+                sandbox = %sandbox, device = %device.id, %reason,
                 request_id = request_id.as_deref().unwrap_or(""),
                 "security audit: device access upgrade requested"
             );
@@ -255,7 +256,7 @@ impl<S: Store> PairingAuthority<S> {
         sandbox: &str,
         request_id: &str,
     ) -> Result<String, PairingError> {
-        validate_sandbox(sandbox)?;
+        sandbox_name(sandbox)?;
         if request_id.is_empty() || request_id.len() > 128 {
             return Err(PairingError::UnknownRequest);
         }
@@ -312,8 +313,8 @@ impl<S: Store> PairingAuthority<S> {
         device_id: &str,
         approver: &Approver,
     ) -> Result<DeviceRemoved, PairingError> {
-        validate_sandbox(sandbox)?;
-        validate_device_id(device_id).map_err(|_| PairingError::UnknownDevice)?;
+        sandbox_name(sandbox)?;
+        DeviceId::parse(device_id).map_err(|_| PairingError::UnknownDevice)?;
         let (sb, dev, who, ctx) = (
             sandbox.to_owned(),
             device_id.to_owned(),
@@ -336,8 +337,8 @@ impl<S: Store> PairingAuthority<S> {
         scopes: Option<Vec<Scope>>,
         approver: &Approver,
     ) -> Result<RotatedToken, PairingError> {
-        validate_sandbox(sandbox)?;
-        validate_device_id(device_id).map_err(|_| PairingError::UnknownDevice)?;
+        sandbox_name(sandbox)?;
+        DeviceId::parse(device_id).map_err(|_| PairingError::UnknownDevice)?;
         let (who, ctx) = (approver.clone(), self.ctx());
         self.manage(sandbox, device_id, move |state| {
             approval::rotate_token(state, role, scopes.as_deref(), &who, ctx, &mut OsEntropy)
@@ -353,8 +354,8 @@ impl<S: Store> PairingAuthority<S> {
         role: Role,
         approver: &Approver,
     ) -> Result<RevokedToken, PairingError> {
-        validate_sandbox(sandbox)?;
-        validate_device_id(device_id).map_err(|_| PairingError::UnknownDevice)?;
+        sandbox_name(sandbox)?;
+        DeviceId::parse(device_id).map_err(|_| PairingError::UnknownDevice)?;
         let (who, ctx) = (approver.clone(), self.ctx());
         self.manage(sandbox, device_id, move |state| {
             approval::revoke_token(state, role, &who, ctx)
@@ -365,7 +366,7 @@ impl<S: Store> PairingAuthority<S> {
     /// `device.pair.list` for a sandbox: live pending requests (newest first) and redacted
     /// paired devices (newest approval first).
     pub async fn list(&self, sandbox: &str) -> Result<PairingList, PairingError> {
-        validate_sandbox(sandbox)?;
+        sandbox_name(sandbox)?;
         let ctx = self.ctx();
         let states = self.store.load_sandbox(sandbox).await?;
         let mut out = PairingList::default();
@@ -397,8 +398,8 @@ impl<S: Store> PairingAuthority<S> {
         sandbox: &str,
         device_id: &str,
     ) -> Result<Option<PairedDeviceView>, PairingError> {
-        validate_sandbox(sandbox)?;
-        validate_device_id(device_id)?;
+        sandbox_name(sandbox)?;
+        DeviceId::parse(device_id)?;
         Ok(self
             .store
             .load_device(sandbox, device_id)
@@ -417,11 +418,11 @@ impl<S: Store> PairingAuthority<S> {
         token: &str,
         requested: &[Scope],
     ) -> Result<TokenSummary, PairingError> {
-        validate_sandbox(sandbox)?;
-        validate_device_id(device_id)?;
-        let requested = decision::validate_scopes(role, requested)?;
+        sandbox_name(sandbox)?;
+        DeviceId::parse(device_id)?;
+        let requested = validate_scopes(role, requested)?;
         let state = self.store.load_device(sandbox, device_id).await?;
-        decision::verify_token(state.paired.as_ref(), role, token, &requested)?;
+        verify_token(state.paired.as_ref(), role, token, &requested)?;
         state
             .paired
             .as_ref()
@@ -488,7 +489,7 @@ impl<S: Store> PairingAuthority<S> {
         sandbox: &str,
         request_id: &str,
     ) -> Result<RequestStatus, WaitError> {
-        if validate_sandbox(sandbox).is_err() {
+        if sandbox_name(sandbox).is_err() {
             return Ok(RequestStatus::Done(Err(WaitError::UnknownRequest)));
         }
         let Some(device_id) = self.store.find_request(sandbox, request_id).await? else {
@@ -508,7 +509,7 @@ impl<S: Store> PairingAuthority<S> {
                 expires_in_ms: left,
             });
         }
-        let result = match state.history.iter().find(|h| h.request_id == request_id) {
+        let result = match state.history.find(request_id) {
             Some(h) => {
                 let decision = match h.outcome {
                     HistoryOutcome::Approved => ResolutionDecision::Approved,

@@ -7,8 +7,11 @@
 //! round trip, and records a pending request only for the rest.
 //!
 //! Layers:
-//! * [`decision`] and [`approval`]: pure functions of (attempt or operation, stored device state,
-//!   policy, clock reading, entropy) returning the result, the new state and the events. No I/O.
+//! * [`attempt`], [`ids`]: the edge. A [`ConnectAttempt`] is validated once into a [`Connect`]
+//!   of newtypes ([`sandgate_core::SandboxName`], [`DeviceId`], [`PublicKey`]).
+//! * [`decision`] and [`approval`]: pure functions of (connect or operation, stored device
+//!   state, policy, clock reading, entropy) returning the result, the new state and the events.
+//!   No I/O. Both act on the state through the methods of [`device_ops`] and [`History`].
 //! * [`store`]: the [`Store`] trait applying those results atomically ([`SqliteStore`],
 //!   [`MemoryStore`]).
 //! * [`PairingAuthority`]: the async façade with policies, events and an injectable clock.
@@ -17,25 +20,33 @@
 //! sandbox token before calling [`PairingAuthority::connect`].
 
 pub mod approval;
+pub mod attempt;
 pub mod authority;
 pub mod decision;
+pub mod device_ops;
 pub mod error;
 pub mod events;
+pub mod history;
+pub mod ids;
+pub mod limits;
 pub mod policy;
 pub mod records;
 pub mod store;
 pub mod token;
 
 pub use approval::{Approval, Approver, DeviceRemoved, RevokedToken, RotatedToken};
+pub use attempt::{Connect, ConnectAttempt, Device, DeviceInfo};
 pub use authority::{
     AuthorityConfig, Clock, ManualClock, PairingAuthority, PairingList, SystemClock,
 };
 pub use decision::{
-    ConnectAttempt, Decision, DecisionContext, DeviceChange, DeviceInfo, Outcome, PairingDetails,
-    PendingSummary, decide, decide_deviceless,
+    Decision, DecisionContext, DeviceChange, Outcome, PairingDetails, PendingSummary, decide,
+    decide_deviceless,
 };
 pub use error::{PairingError, StoreError, TokenFailure};
 pub use events::{PairingEvent, Resolution, ResolutionDecision, WaitError};
+pub use history::History;
+pub use ids::{DeviceId, PublicKey};
 pub use policy::{Credential, Locality, PolicyMode, SandboxPolicy};
 pub use records::{
     ApprovedVia, DeviceMetadata, DeviceState, PairedDevice, PairedDeviceView, PendingRequest,

@@ -306,7 +306,7 @@ pub struct DeviceState {
     /// Pending requests for the device (normally at most one; may include expired ones).
     pub pending: Vec<PendingRequest>,
     /// Recently resolved request ids.
-    pub history: Vec<HistoryEntry>,
+    pub history: crate::history::History,
 }
 
 impl DeviceState {

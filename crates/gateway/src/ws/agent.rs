@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use sandgate_core::codes::ErrorCode;
+use sandgate_core::codes::{DetailCode, ErrorCode};
+use sandgate_core::event;
 use sandgate_core::frame::{ErrorShape, ResponseFrame};
 use sandgate_providers::types::{ChatMessage, ChatRequest, Role as ChatRole, StreamOptions};
 use serde::Deserialize;
@@ -14,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::sandbox::SandboxCtx;
 use crate::shared::now_ms;
-use crate::ws::session::Outbound;
+use crate::ws::conn::{Call, Outbound};
 
 /// How many earlier messages of the session are sent with a turn.
 pub const HISTORY_WINDOW: usize = 40;
@@ -35,8 +36,12 @@ struct AgentParams {
     idempotency_key: Option<String>,
 }
 
-/// Runs one turn for request `id`; every outcome is answered on `out`.
-pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound) {
+/// The `agent` method: runs in its own task, every outcome is answered on the call's `out`.
+pub fn run(c: Call) -> futures::future::BoxFuture<'static, ()> {
+    Box::pin(turn(c.id, c.params, c.ctx, c.out))
+}
+
+async fn turn(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound) {
     let p: AgentParams = match serde_json::from_value(params) {
         Ok(p) => p,
         Err(e) => {
@@ -78,7 +83,7 @@ pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound)
     let mut emit_agent = |stream: &str, data: Value| {
         seq += 1;
         out.event(
-            "agent",
+            event::AGENT,
             json!({"runId": run_id, "stream": stream, "data": data, "sessionKey": session_key, "seq": seq, "ts": now_ms()}),
             false,
         );
@@ -134,7 +139,7 @@ pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound)
                                 let s =
                                     emit_agent("assistant", json!({"text": text, "delta": delta}));
                                 out.event(
-                                    "chat",
+                                    event::CHAT,
                                     json!({"runId": run_id, "sessionKey": session_key, "seq": s, "state": "delta", "deltaText": delta,
                                            "message": {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": now_ms()}}),
                                     false,
@@ -157,7 +162,7 @@ pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound)
         );
         tracing::warn!(sandbox = %ctx.name, provider = route.kind.as_str(), error = %message, "agent turn failed upstream");
         let err = ErrorShape::new(ErrorCode::Unavailable, format!("upstream error: {message}")).with_details(json!({
-            "code": "UPSTREAM_ERROR",
+            "code": DetailCode::UpstreamError,
             "provider": route.kind.as_str(),
             "model": route.model,
             "remedy": format!("check the provider of sandbox {} (sandgate {} status) or change it with `sandgate {} inference set`", ctx.name, ctx.name, ctx.name),
@@ -180,7 +185,7 @@ pub async fn run(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound)
     }
     let s = emit_agent("lifecycle", json!({"phase": "end", "endedAt": now_ms()}));
     out.event(
-        "chat",
+        event::CHAT,
         json!({"runId": run_id, "sessionKey": session_key, "seq": s, "state": "final",
                "message": {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": now_ms()}}),
         false,

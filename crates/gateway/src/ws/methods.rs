@@ -1,10 +1,9 @@
-//! Method handlers. Authorization has already run (see [`super::method_scopes`]); handlers
+//! Method handlers, registered in the method catalog. Authorization has already run; handlers
 //! only validate their params and do the work.
 
-use std::sync::Arc;
-
 use sandgate_core::codes::CloseCode;
-use sandgate_core::frame::{ErrorShape, RequestFrame, ResponseFrame};
+use sandgate_core::codes::close_reasons;
+use sandgate_core::frame::ErrorShape;
 use sandgate_core::{Role, Scope};
 use sandgate_pairing::{Approver, PairingError};
 use serde::Deserialize;
@@ -12,68 +11,75 @@ use serde_json::{Value, json};
 
 use crate::sandbox::SandboxCtx;
 use crate::shared::now_ms;
-use crate::ws::agent;
-use crate::ws::session::{Caller, Outbound};
+use crate::ws::conn::{Call, Caller, Reply};
 
-/// Methods this gateway really serves (advertised in `hello-ok.features.methods`).
-pub const METHODS: &[&str] = &[
-    "health",
-    "status",
-    "agent",
-    "models.list",
-    "sessions.list",
-    "sessions.get",
-    "chat.history",
-    "device.pair.list",
-    "device.pair.approve",
-    "device.pair.reject",
-    "device.pair.remove",
-    "device.token.rotate",
-    "device.token.revoke",
-];
+/// `health`.
+pub fn health(c: Call) -> Reply {
+    Box::pin(async move { Ok(json!({"ok": true, "ts": now_ms(), "sandbox": c.ctx.name})) })
+}
 
-/// Events this gateway really sends (advertised in `hello-ok.features.events`).
-pub const EVENTS: &[&str] = &[
-    "connect.challenge",
-    "tick",
-    "agent",
-    "chat",
-    "shutdown",
-    "device.pair.requested",
-    "device.pair.resolved",
-];
+/// `status`.
+pub fn status(c: Call) -> Reply {
+    Box::pin(async move { Ok(status_of(&c.ctx).await) })
+}
 
-/// Runs one authorized request. `agent` runs in its own task so the session keeps serving.
-pub async fn dispatch(req: RequestFrame, ctx: Arc<SandboxCtx>, caller: Caller, out: Outbound) {
-    let params = req.params.clone().unwrap_or(Value::Null);
-    let id = req.id.clone();
-    let result = match req.method.as_str() {
-        "agent" => {
-            tokio::spawn(agent::run(id, params, ctx, out));
-            return;
-        }
-        "health" => Ok(json!({"ok": true, "ts": now_ms(), "sandbox": ctx.name})),
-        "status" => Ok(status(&ctx).await),
-        "models.list" => {
-            let route = ctx.route();
-            Ok(
-                json!({"models": [{"id": route.model, "name": route.model, "provider": route.kind.as_str()}]}),
-            )
-        }
-        "sessions.list" => sessions_list(&ctx).await,
-        "sessions.get" | "chat.history" => session_get(&ctx, params).await,
-        "device.pair.list" => pairing(ctx.shared.pairing.list(&ctx.name).await.map(|l| json!(l))),
-        "device.pair.approve" => approve(&ctx, &caller, params).await,
-        "device.pair.reject" => reject(&ctx, &caller, params).await,
-        "device.pair.remove" => remove(&ctx, &caller, params).await,
-        "device.token.rotate" => rotate(&ctx, &caller, params).await,
-        "device.token.revoke" => revoke(&ctx, &caller, params).await,
-        other => Err(ErrorShape::unknown_method(other)),
-    };
-    match result {
-        Ok(payload) => out.respond(ResponseFrame::ok(id, payload)).await,
-        Err(err) => out.error(&id, err).await,
-    }
+/// `models.list`: the sandbox's one routed model.
+pub fn models_list(c: Call) -> Reply {
+    Box::pin(async move {
+        let route = c.ctx.route();
+        Ok(
+            json!({"models": [{"id": route.model, "name": route.model, "provider": route.kind.as_str()}]}),
+        )
+    })
+}
+
+/// `sessions.list`.
+pub fn sessions_list(c: Call) -> Reply {
+    Box::pin(async move { sessions_of(&c.ctx).await })
+}
+
+/// `sessions.get` and `chat.history`.
+pub fn session_get(c: Call) -> Reply {
+    Box::pin(async move { session_get_impl(&c.ctx, c.params).await })
+}
+
+/// `device.pair.list`.
+pub fn pair_list(c: Call) -> Reply {
+    Box::pin(async move {
+        pairing(
+            c.ctx
+                .shared
+                .pairing
+                .list(&c.ctx.name)
+                .await
+                .map(|l| json!(l)),
+        )
+    })
+}
+
+/// `device.pair.approve`.
+pub fn approve(c: Call) -> Reply {
+    Box::pin(async move { approve_impl(&c.ctx, &c.caller, c.params).await })
+}
+
+/// `device.pair.reject`.
+pub fn reject(c: Call) -> Reply {
+    Box::pin(async move { reject_impl(&c.ctx, &c.caller, c.params).await })
+}
+
+/// `device.pair.remove`.
+pub fn remove(c: Call) -> Reply {
+    Box::pin(async move { remove_impl(&c.ctx, &c.caller, c.params).await })
+}
+
+/// `device.token.rotate`.
+pub fn rotate(c: Call) -> Reply {
+    Box::pin(async move { rotate_impl(&c.ctx, &c.caller, c.params).await })
+}
+
+/// `device.token.revoke`.
+pub fn revoke(c: Call) -> Reply {
+    Box::pin(async move { revoke_impl(&c.ctx, &c.caller, c.params).await })
 }
 
 fn approver(caller: &Caller) -> Approver {
@@ -92,7 +98,7 @@ fn parse<T: for<'de> Deserialize<'de>>(method: &str, params: Value) -> Result<T,
         .map_err(|e| ErrorShape::invalid_request(format!("invalid {method} params: {e}")))
 }
 
-async fn status(ctx: &SandboxCtx) -> Value {
+async fn status_of(ctx: &SandboxCtx) -> Value {
     let route = ctx.route();
     json!({
         "runtimeVersion": crate::shared::VERSION,
@@ -104,7 +110,7 @@ async fn status(ctx: &SandboxCtx) -> Value {
     })
 }
 
-async fn sessions_list(ctx: &SandboxCtx) -> Result<Value, ErrorShape> {
+async fn sessions_of(ctx: &SandboxCtx) -> Result<Value, ErrorShape> {
     let rows = ctx
         .shared
         .registry
@@ -126,7 +132,7 @@ struct SessionParams {
     limit: Option<usize>,
 }
 
-async fn session_get(ctx: &SandboxCtx, params: Value) -> Result<Value, ErrorShape> {
+async fn session_get_impl(ctx: &SandboxCtx, params: Value) -> Result<Value, ErrorShape> {
     let p: SessionParams = parse("sessions.get", params)?;
     let key = p
         .session_key
@@ -166,7 +172,11 @@ struct TokenParams {
     scopes: Option<Vec<Scope>>,
 }
 
-async fn approve(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Value, ErrorShape> {
+async fn approve_impl(
+    ctx: &SandboxCtx,
+    caller: &Caller,
+    params: Value,
+) -> Result<Value, ErrorShape> {
     let p: RequestIdParams = parse("device.pair.approve", params)?;
     let approval = ctx
         .shared
@@ -177,7 +187,11 @@ async fn approve(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Val
     Ok(json!({"requestId": p.request_id, "device": approval.device}))
 }
 
-async fn reject(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Value, ErrorShape> {
+async fn reject_impl(
+    ctx: &SandboxCtx,
+    caller: &Caller,
+    params: Value,
+) -> Result<Value, ErrorShape> {
     let p: RequestIdParams = parse("device.pair.reject", params)?;
     let r = ctx
         .shared
@@ -188,18 +202,31 @@ async fn reject(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Valu
     Ok(json!({"requestId": p.request_id, "deviceId": r.device_id}))
 }
 
-async fn remove(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Value, ErrorShape> {
+async fn remove_impl(
+    ctx: &SandboxCtx,
+    caller: &Caller,
+    params: Value,
+) -> Result<Value, ErrorShape> {
     let p: DeviceParams = parse("device.pair.remove", params)?;
     ctx.shared
         .pairing
         .remove_device(&ctx.name, &p.device_id, &approver(caller))
         .await
         .map_err(|_| ErrorShape::invalid_request("device pairing removal denied"))?;
-    ctx.close_device(&p.device_id, None, CloseCode::AuthChanged, "device removed");
+    ctx.close_device(
+        &p.device_id,
+        None,
+        CloseCode::AuthChanged,
+        close_reasons::DEVICE_REMOVED,
+    );
     Ok(json!({"deviceId": p.device_id}))
 }
 
-async fn rotate(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Value, ErrorShape> {
+async fn rotate_impl(
+    ctx: &SandboxCtx,
+    caller: &Caller,
+    params: Value,
+) -> Result<Value, ErrorShape> {
     let p: TokenParams = parse("device.token.rotate", params)?;
     let rotated = ctx
         .shared
@@ -214,7 +241,7 @@ async fn rotate(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Valu
         &p.device_id,
         Some(p.role),
         CloseCode::AuthChanged,
-        "device removed",
+        close_reasons::DEVICE_REMOVED,
     );
     Ok(json!({
         "deviceId": p.device_id,
@@ -225,7 +252,11 @@ async fn rotate(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Valu
     }))
 }
 
-async fn revoke(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Value, ErrorShape> {
+async fn revoke_impl(
+    ctx: &SandboxCtx,
+    caller: &Caller,
+    params: Value,
+) -> Result<Value, ErrorShape> {
     let p: TokenParams = parse("device.token.revoke", params)?;
     let revoked = ctx
         .shared
@@ -240,7 +271,7 @@ async fn revoke(ctx: &SandboxCtx, caller: &Caller, params: Value) -> Result<Valu
         &p.device_id,
         Some(p.role),
         CloseCode::AuthChanged,
-        "device removed",
+        close_reasons::DEVICE_REMOVED,
     );
     Ok(json!({"deviceId": p.device_id, "role": p.role, "revokedAtMs": revoked.revoked_at_ms}))
 }

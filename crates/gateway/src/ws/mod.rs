@@ -1,8 +1,13 @@
 //! The OpenClaw-compatible WebSocket gateway: handshake, session loop, methods, agent turns.
+//!
+//! Module graph (no cycles): `session` → {`handshake`, `catalog`, `conn`};
+//! `catalog` → {`methods`, `agent`, `conn`}; `methods`, `agent` → `conn`; `handshake` →
+//! `origin`. `conn` and `origin` are leaves; only the upgrade handler below uses `session`.
 
 pub mod agent;
+pub mod catalog;
+pub mod conn;
 pub mod handshake;
-pub mod method_scopes;
 pub mod methods;
 pub mod origin;
 pub mod session;
@@ -16,9 +21,6 @@ use sandgate_core::frame::MAX_FRAME_BYTES;
 
 use crate::listener::PeerAddr;
 use crate::sandbox::SandboxCtx;
-
-/// Outgoing buffer per connection, in frames, before a slow consumer is cut off.
-pub const SEND_QUEUE_FRAMES: usize = 1024;
 
 /// axum handler for `GET /` with an upgrade: runs one gateway session on the socket.
 pub async fn upgrade(

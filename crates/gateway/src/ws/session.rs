@@ -1,107 +1,24 @@
-//! One gateway session after `hello-ok`: the read loop, a writer task with a bounded queue
-//! (backpressure), per-connection event sequence numbers, ticks, pairing events, closes
-//! requested by revocation or shutdown.
+//! One gateway session: the handshake, then the read loop, a writer task with a bounded queue
+//! (backpressure), ticks, pairing events, closes requested by revocation or shutdown. The top
+//! of the `ws` graph: nothing imports it but the upgrade handler.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::{SinkExt, StreamExt};
 use http::HeaderMap;
-use sandgate_core::codes::CloseCode;
-use sandgate_core::frame::{ErrorShape, EventFrame, Frame, MAX_FRAME_BYTES, ResponseFrame};
-use sandgate_core::{Role, Scope, ScopeSet};
-use tokio::sync::mpsc;
+use sandgate_core::codes::{CloseCode, close_reason, close_reasons};
+use sandgate_core::event;
+use sandgate_core::frame::{ErrorShape, Frame, MAX_FRAME_BYTES, ResponseFrame, salvage_id};
+use sandgate_core::hello::Features;
+use sandgate_core::{Role, Scope};
 
 use crate::sandbox::SandboxCtx;
 use crate::shared::now_ms;
-use crate::ws::{SEND_QUEUE_FRAMES, handshake, method_scopes, methods};
-
-/// Tick interval announced in `hello-ok.policy.tickIntervalMs`.
-pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
-/// Advisory send-buffer limit announced in `hello-ok.policy.maxBufferedBytes`.
-pub const MAX_BUFFERED_BYTES: usize = 52_428_800;
-
-enum Out {
-    Text(String),
-    Close(u16, String),
-}
-
-/// The sending half of a session: ordered, bounded, with a gap-free per-socket event `seq`.
-#[derive(Clone)]
-pub struct Outbound {
-    tx: mpsc::Sender<Out>,
-    seq: Arc<Mutex<u64>>,
-}
-
-impl std::fmt::Debug for Outbound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outbound").finish_non_exhaustive()
-    }
-}
-
-impl Outbound {
-    /// Sends a response, waiting for queue space (backpressure on the request).
-    pub async fn respond(&self, res: ResponseFrame) {
-        if let Ok(text) = serde_json::to_string(&Frame::Res(res)) {
-            let _ = self.tx.send(Out::Text(text)).await;
-        }
-    }
-
-    /// Sends an error response.
-    pub async fn error(&self, id: &str, err: ErrorShape) {
-        self.respond(ResponseFrame::err(id, err)).await;
-    }
-
-    /// Queues an event. When the queue is full, a `drop_if_slow` event is skipped and any
-    /// other event closes the socket with 1008 `slow consumer`.
-    pub fn event(&self, name: &str, payload: serde_json::Value, drop_if_slow: bool) {
-        let Ok(mut seq) = self.seq.lock() else { return };
-        let frame = EventFrame {
-            event: name.to_owned(),
-            payload: Some(payload),
-            seq: Some(*seq + 1),
-            state_version: None,
-        };
-        let Ok(text) = serde_json::to_string(&Frame::Event(frame)) else {
-            return;
-        };
-        match self.tx.try_send(Out::Text(text)) {
-            Ok(()) => *seq += 1,
-            Err(mpsc::error::TrySendError::Full(_)) if drop_if_slow => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let _ = tx
-                        .send(Out::Close(
-                            CloseCode::PolicyViolation.as_u16(),
-                            "slow consumer".into(),
-                        ))
-                        .await;
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
-        }
-    }
-
-    async fn close(&self, code: u16, reason: String) {
-        let _ = self.tx.send(Out::Close(code, reason)).await;
-    }
-}
-
-/// What a method handler knows about the calling session.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The session's role.
-    pub role: Role,
-    /// The session's live scopes.
-    pub scopes: ScopeSet,
-    /// The session's device, if any.
-    pub device_id: Option<String>,
-    /// The connect's client id (e.g. `cli`).
-    pub client_id: String,
-}
+use crate::ws::catalog::{self, Call, Denial, Handler};
+use crate::ws::conn::{Caller, Out, Outbound, TICK_INTERVAL};
+use crate::ws::handshake;
 
 /// Runs one WebSocket connection from handshake to close.
 pub async fn run(
@@ -113,18 +30,24 @@ pub async fn run(
     // Subscribe before the pairing decision, so a resolution that happens right after it (a
     // host admin approving this device's pending request) cannot fall between decision and loop.
     let mut pairing_rx = ctx.shared.pairing.subscribe();
-    let Some(est) = handshake::run(&mut socket, &ctx, peer, &headers).await else {
+    let conn_uuid = uuid::Uuid::new_v4().to_string();
+    let features = Features {
+        methods: catalog::served_names(),
+        events: catalog::EVENTS.iter().map(|e| (*e).to_owned()).collect(),
+        capabilities: None,
+    };
+    let Some(est) = handshake::run(&mut socket, &ctx, peer, &headers, &conn_uuid, features).await
+    else {
         return;
     };
-    let conn_uuid = uuid::Uuid::new_v4().to_string();
     let (conn_id, mut close_rx) = ctx.register(est.device_id.clone(), est.role);
     tracing::info!(sandbox = %ctx.name, conn = %conn_uuid, device = ?est.device_id, scopes = %est.scopes, "session established");
 
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<Out>(SEND_QUEUE_FRAMES);
+    let (out, mut rx) = Outbound::channel();
     let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            match out {
+        while let Some(msg) = rx.recv().await {
+            match msg {
                 Out::Text(text) => {
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         break;
@@ -132,8 +55,8 @@ pub async fn run(
                 }
                 Out::Close(code, reason) => {
                     let frame = CloseFrame {
-                        code,
-                        reason: Utf8Bytes::from(sandgate_core::codes::close_reason(&reason)),
+                        code: code.as_u16(),
+                        reason: Utf8Bytes::from(close_reason(&reason)),
                     };
                     let _ = sink.send(Message::Close(Some(frame))).await;
                     break;
@@ -142,21 +65,10 @@ pub async fn run(
         }
         let _ = sink.close().await;
     });
-    let out = Outbound {
-        tx,
-        seq: Arc::new(Mutex::new(0)),
-    };
-    out.respond(handshake::hello_ok(
-        &est,
-        &ctx,
-        &conn_uuid,
-        methods::METHODS,
-        methods::EVENTS,
-    ))
-    .await;
+    out.send(&est.hello).await;
     if let Some(pending) = &est.pending {
         // Tell the client, on its own socket, which request covers what it was not granted.
-        out.event("device.pair.requested", pending.clone(), false);
+        out.event(event::DEVICE_PAIR_REQUESTED, pending.clone(), false);
     }
 
     let caller = Caller {
@@ -182,7 +94,7 @@ pub async fn run(
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Err(err)) => {
                         tracing::debug!(%err, "socket read failed");
-                        out.close(CloseCode::MessageTooBig.as_u16(), "frame too large or malformed".into()).await;
+                        out.close(CloseCode::MessageTooBig, close_reasons::FRAME_TOO_LARGE).await;
                         break;
                     }
                     Some(Ok(Message::Close(_))) | None => break,
@@ -194,10 +106,7 @@ pub async fn run(
                         continue;
                     }
                     Err(err) => {
-                        let id = serde_json::from_str::<serde_json::Value>(text.as_str())
-                            .ok()
-                            .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
-                            .unwrap_or_else(|| "invalid".into());
+                        let id = salvage_id(text.as_str(), MAX_FRAME_BYTES);
                         out.error(&id, ErrorShape::invalid_request_frame(&err.to_string())).await;
                         continue;
                     }
@@ -206,18 +115,18 @@ pub async fn run(
                     out.error(&req.id, ErrorShape::connect_only_first()).await;
                     continue;
                 }
-                match method_scopes::authorize(&req.method, caller.role, &caller.scopes) {
+                match catalog::authorize(&req.method, caller.role, &caller.scopes) {
                     Ok(()) => unauthorized_streak = 0,
-                    Err(method_scopes::Denial::Role(role)) => {
+                    Err(Denial::Role(role)) => {
                         unauthorized_streak += 1;
                         out.error(&req.id, ErrorShape::unauthorized_role(role.as_str())).await;
                         if unauthorized_streak > 10 {
-                            out.close(CloseCode::PolicyViolation.as_u16(), "repeated unauthorized calls".into()).await;
+                            out.close(CloseCode::PolicyViolation, close_reasons::REPEATED_UNAUTHORIZED).await;
                             break;
                         }
                         continue;
                     }
-                    Err(method_scopes::Denial::Scope(scope)) => {
+                    Err(Denial::Scope(scope)) => {
                         let required = vec![scope.clone()];
                         let mut err = ErrorShape::missing_scope(&scope, &required);
                         if let Some(serde_json::Value::Object(d)) = err.details.as_mut() {
@@ -227,9 +136,9 @@ pub async fn run(
                         continue;
                     }
                 }
-                methods::dispatch(req, ctx.clone(), caller.clone(), out.clone()).await;
+                dispatch(req.id, req.method, req.params, &ctx, &caller, &out).await;
             }
-            _ = tick.tick() => out.event("tick", serde_json::json!({"ts": now_ms()}), true),
+            _ = tick.tick() => out.event(event::TICK, event::tick(now_ms()), true),
             ev = pairing_rx.recv() => {
                 match ev {
                     Ok(ev) if ev.sandbox() == ctx.name => {
@@ -248,13 +157,13 @@ pub async fn run(
             }
             req = close_rx.recv() => {
                 if let Some(req) = req {
-                    out.close(req.code.as_u16(), req.reason).await;
+                    out.close(req.code, &req.reason).await;
                 }
                 break;
             }
             _ = stopping.changed() => {
-                out.event("shutdown", serde_json::json!({"reason": "gateway stopping"}), false);
-                out.close(CloseCode::ServiceRestart.as_u16(), "service restart".into()).await;
+                out.event(event::SHUTDOWN, event::shutdown("gateway stopping"), false);
+                out.close(CloseCode::ServiceRestart, close_reasons::SERVICE_RESTART).await;
                 break;
             }
         }
@@ -278,5 +187,35 @@ fn scope_remedy(sandbox: &str, caller: &Caller, scope: &Scope) -> String {
              `sandgate {sandbox} devices approve <requestId>`",
             caller.scopes
         ),
+    }
+}
+
+/// Runs one authorized request through its catalog handler.
+async fn dispatch(
+    id: String,
+    method: String,
+    params: Option<serde_json::Value>,
+    ctx: &Arc<SandboxCtx>,
+    caller: &Caller,
+    out: &Outbound,
+) {
+    let Some(handler) = catalog::handler(&method) else {
+        return out.error(&id, ErrorShape::unknown_method(&method)).await;
+    };
+    let call = Call {
+        id: id.clone(),
+        params: params.unwrap_or(serde_json::Value::Null),
+        ctx: ctx.clone(),
+        caller: caller.clone(),
+        out: out.clone(),
+    };
+    match handler {
+        Handler::Task(run) => {
+            tokio::spawn(run(call));
+        }
+        Handler::Reply(reply) => match reply(call).await {
+            Ok(payload) => out.respond(ResponseFrame::ok(id, payload)).await,
+            Err(err) => out.error(&id, err).await,
+        },
     }
 }

@@ -158,14 +158,10 @@ fn load(conn: &Connection, sandbox: &str, device_id: &str) -> Result<DeviceState
     for row in stmt.query_map(params![sandbox, device_id], |r| r.get::<_, String>(0))? {
         history.push(serde_json::from_str::<HistoryEntry>(&row?)?);
     }
-    history.sort_by(|a, b| {
-        b.ts.cmp(&a.ts)
-            .then_with(|| a.request_id.cmp(&b.request_id))
-    });
     Ok(DeviceState {
         paired,
         pending,
-        history,
+        history: crate::history::History::from_entries(history),
     })
 }
 
