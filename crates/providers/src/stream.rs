@@ -1,6 +1,8 @@
 //! Stream plumbing: byte streams → lines → SSE events → OpenAI chunks, idle timeouts.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -30,29 +32,58 @@ pub(crate) type FrameStream = Pin<Box<dyn Stream<Item = Result<Frame, ProviderEr
 pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>;
 
 /// Ends the stream with [`ProviderError::IdleTimeout`] when no piece arrives for `idle`.
-/// There is no total timeout: a slow but steady stream runs as long as it needs.
+/// There is no total timeout: a slow but steady stream runs as long as it needs. The timer
+/// is armed once and moved on only when it fires early (a piece costs a clock read, not a
+/// timer update).
 pub(crate) fn with_idle_timeout(
     inner: ByteStream,
     idle: Duration,
     provider: ProviderKind,
 ) -> ByteStream {
-    Box::pin(futures::stream::unfold(
-        (inner, false),
-        move |(mut inner, dead)| async move {
-            if dead {
-                return None;
+    Box::pin(IdleTimeout {
+        inner,
+        idle,
+        provider,
+        last: tokio::time::Instant::now(),
+        timer: Box::pin(tokio::time::sleep(idle)),
+        dead: false,
+    })
+}
+
+struct IdleTimeout {
+    inner: ByteStream,
+    idle: Duration,
+    provider: ProviderKind,
+    last: tokio::time::Instant,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    dead: bool,
+}
+
+impl Stream for IdleTimeout {
+    type Item = Result<Bytes, ProviderError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.dead {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = self.inner.as_mut().poll_next(cx) {
+            self.last = tokio::time::Instant::now();
+            self.dead = !matches!(item, Some(Ok(_)));
+            return Poll::Ready(item);
+        }
+        loop {
+            let deadline = self.last + self.idle;
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
-            match tokio::time::timeout(idle, inner.next()).await {
-                Ok(Some(Ok(b))) => Some((Ok(b), (inner, false))),
-                Ok(Some(Err(e))) => Some((Err(e), (inner, true))),
-                Ok(None) => None,
-                Err(_) => Some((
-                    Err(ProviderError::IdleTimeout { provider, idle }),
-                    (inner, true),
-                )),
+            if tokio::time::Instant::now() >= deadline {
+                self.dead = true;
+                let (provider, idle) = (self.provider, self.idle);
+                return Poll::Ready(Some(Err(ProviderError::IdleTimeout { provider, idle })));
             }
-        },
-    ))
+            self.timer.as_mut().reset(deadline);
+        }
+    }
 }
 
 struct LineState {
