@@ -32,6 +32,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Counts one request begun at `start`; returns whether it was good.
+    fn record(&mut self, (ok, ttfb): (bool, Duration), start: Instant) -> bool {
+        if ok {
+            self.ok += 1;
+            self.latency.push(start.elapsed());
+            self.ttfb.push(ttfb);
+        } else {
+            self.failed += 1;
+        }
+        ok
+    }
+
     pub fn rps(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
@@ -109,13 +121,7 @@ pub async fn closed(t: &Target, conns: usize, dur: Duration) -> Outcome {
             };
             while begin.elapsed() < dur {
                 let start = Instant::now();
-                let (ok, ttfb) = once(&mut send, &t, start).await;
-                if ok {
-                    out.ok += 1;
-                    out.latency.push(start.elapsed());
-                    out.ttfb.push(ttfb);
-                } else {
-                    out.failed += 1;
+                if !out.record(once(&mut send, &t, start).await, start) {
                     match connect(&t).await {
                         Some(s) => send = s,
                         None => break,
@@ -146,14 +152,7 @@ pub async fn open(t: &Target, conns: usize, rate: f64, dur: Duration) -> Outcome
             let mut next = begin + offset;
             while next.duration_since(begin) < dur {
                 tokio::time::sleep_until(next.into()).await;
-                let (ok, ttfb) = once(&mut send, &t, next).await;
-                if ok {
-                    out.ok += 1;
-                    out.latency.push(next.elapsed());
-                    out.ttfb.push(ttfb);
-                } else {
-                    out.failed += 1;
-                }
+                out.record(once(&mut send, &t, next).await, next);
                 next += per_conn;
             }
             out

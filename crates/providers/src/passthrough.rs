@@ -108,27 +108,20 @@ fn non_empty(b: Bytes) -> Option<Bytes> {
 
 impl Scan {
     fn feed(&mut self, bytes: Bytes) -> Step {
-        if self.buf.is_empty() {
-            // The usual case: a read holds whole events; forward a slice of it.
-            return match self.look(&bytes) {
-                Seen::Upto(end) => {
-                    self.buf.extend_from_slice(&bytes[end..]);
-                    self.check_size()
-                        .unwrap_or(Step::More(non_empty(bytes.slice(..end))))
-                }
-                Seen::Done(at) => Step::Done(non_empty(bytes.slice(..at))),
-                Seen::Error(e) => Step::Fail(e),
-            };
-        }
-        self.buf.extend_from_slice(&bytes);
-        let held = std::mem::take(&mut self.buf).freeze();
-        match self.look(&held) {
+        // The usual case: a read holds whole events and is forwarded as a slice of itself.
+        let data = if self.buf.is_empty() {
+            bytes
+        } else {
+            self.buf.extend_from_slice(&bytes);
+            std::mem::take(&mut self.buf).freeze()
+        };
+        match self.look(&data) {
             Seen::Upto(end) => {
-                self.buf.extend_from_slice(&held[end..]);
+                self.buf.extend_from_slice(&data[end..]);
                 self.check_size()
-                    .unwrap_or(Step::More(non_empty(held.slice(..end))))
+                    .unwrap_or(Step::More(non_empty(data.slice(..end))))
             }
-            Seen::Done(at) => Step::Done(non_empty(held.slice(..at))),
+            Seen::Done(at) => Step::Done(non_empty(data.slice(..at))),
             Seen::Error(e) => Step::Fail(e),
         }
     }
@@ -172,10 +165,10 @@ impl Scan {
             let line = &data[line_start..nl];
             let blank = line.is_empty() || line == b"\r";
             if blank {
-                if line_start > event_start {
-                    if let Some(seen) = self.check(&data[event_start..line_start], event_start) {
-                        return seen;
-                    }
+                if line_start > event_start
+                    && let Some(seen) = self.check(&data[event_start..line_start], event_start)
+                {
+                    return seen;
                 }
                 event_start = nl + 1;
             }

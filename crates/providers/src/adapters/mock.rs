@@ -15,15 +15,15 @@ use async_trait::async_trait;
 use futures::StreamExt;
 
 use super::mapping::{check_request, content_text, function_tools, word_count};
-use super::{Adapter, model_of};
+use super::{Adapter, model_of, one_choice};
 use crate::error::ProviderError;
 use crate::kind::ProviderKind;
 use crate::route::Route;
 use crate::stream::{Frame, FrameStream, completion_id, now_secs};
 use crate::types::{
-    ChatChunk, ChatRequest, ChatResponse, Choice, Delta, EmbeddingsRequest, EmbeddingsResponse,
-    Extra, FinishReason, FunctionCall, FunctionCallDelta, ModelList, ModelObject, ResponseMessage,
-    Role, ToolCall, ToolCallDelta, ToolChoice, ToolChoiceMode, Usage,
+    ChatChunk, ChatRequest, ChatResponse, Delta, EmbeddingsRequest, EmbeddingsResponse,
+    FinishReason, FunctionCall, FunctionCallDelta, ModelList, ModelObject, Role, ToolCall,
+    ToolCallDelta, ToolChoice, ToolChoiceMode, Usage,
 };
 use crate::upstream::Upstream;
 
@@ -191,26 +191,14 @@ async fn chat(route: &Route, req: ChatRequest) -> Result<ChatResponse, ProviderE
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency * u32::try_from(steps).unwrap_or(u32::MAX)).await;
     }
-    let content = (!plan.pieces.is_empty()).then(|| plan.pieces.concat());
-    Ok(ChatResponse {
-        id: completion_id(),
-        object: "chat.completion".to_string(),
-        created: now_secs(),
-        model: model_of(&req.model).to_string(),
-        choices: vec![Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant".to_string(),
-                content,
-                tool_calls: plan.tool_call.map(|c| vec![c]),
-                extra: Extra::new(),
-            },
-            finish_reason: Some(plan.finish),
-            extra: Extra::new(),
-        }],
-        usage: Some(plan.usage),
-        extra: Extra::new(),
-    })
+    let calls = plan.tool_call.into_iter().collect();
+    Ok(one_choice(
+        &req,
+        plan.pieces.concat(),
+        calls,
+        plan.finish,
+        Some(plan.usage),
+    ))
 }
 
 fn chat_stream(route: &Route, req: ChatRequest) -> Result<FrameStream, ProviderError> {

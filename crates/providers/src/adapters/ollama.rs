@@ -80,7 +80,7 @@ fn build(route: &Route, req: &ChatRequest, stream: bool) -> Result<Value, Provid
         }
     };
     if send_tools && !tools.is_empty() {
-        body["tools"] = serde_json::to_value(&tools)
+        body["tools"] = serde_json::to_value(tools)
             .map_err(|e| ProviderError::Internal(format!("tools: {e}")))?;
     }
     let mut options = Map::new();
