@@ -25,6 +25,8 @@ use sandgate::providers::ProviderKind;
 use sandgate::providers::fake::{FakeConfig, FakeKind, FakeUpstream};
 use serde_json::json;
 
+mod proxy;
+
 #[derive(Clone, serde::Deserialize, serde::Serialize)]
 struct Sb {
     name: String,
@@ -37,6 +39,19 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--serve-gateway") {
         serve_child(&args[i + 1], args[i + 2].parse().unwrap(), &args[i + 3]);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--proxy-bench") {
+        let secs = args.get(i + 2).and_then(|s| s.parse().ok()).unwrap_or(3);
+        proxy::main(&args[i + 1], secs, |upstream| {
+            let gw = ChildGw::start(1, upstream);
+            let (pid, port, token) = (
+                gw.child.id(),
+                gw.sandboxes[0].port,
+                gw.sandboxes[0].token.clone(),
+            );
+            (Box::new(gw) as Box<dyn std::any::Any>, pid, port, token)
+        });
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");

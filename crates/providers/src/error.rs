@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use http::StatusCode;
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
 use crate::kind::ProviderKind;
@@ -135,6 +137,49 @@ pub struct ErrorDetail {
     pub code: Option<String>,
 }
 
+impl ErrorBody {
+    /// An error body; the family follows from `status` as for [`ProviderError::kind`].
+    pub fn new(status: StatusCode, message: impl Into<String>, code: &str) -> Self {
+        Self {
+            error: ErrorDetail {
+                message: message.into(),
+                kind: family(status).to_string(),
+                param: None,
+                code: Some(code.to_string()),
+            },
+        }
+    }
+
+    /// The one OpenAI-style error renderer: `status` plus this body as JSON. Every refusal of
+    /// the inference path (the gateway's token checks included) is rendered here.
+    pub fn render(&self, status: StatusCode) -> Response {
+        let body = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
+        let mut resp = Response::new(Body::from(body));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+}
+
+impl IntoResponse for ProviderError {
+    fn into_response(self) -> Response {
+        self.to_body().render(self.status())
+    }
+}
+
+fn family(status: StatusCode) -> &'static str {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        "rate_limit_error"
+    } else if status.is_client_error() {
+        "invalid_request_error"
+    } else {
+        "api_error"
+    }
+}
+
 impl ProviderError {
     /// Shorthand for an [`ProviderError::Unsupported`].
     pub fn unsupported(provider: ProviderKind, what: impl Into<String>) -> Self {
@@ -201,14 +246,7 @@ impl ProviderError {
 
     /// The error family in the OpenAI body.
     pub fn kind(&self) -> &'static str {
-        let status = self.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            "rate_limit_error"
-        } else if status.is_client_error() {
-            "invalid_request_error"
-        } else {
-            "api_error"
-        }
+        family(self.status())
     }
 
     /// The caller-facing message. Upstream auth failures are not echoed verbatim: the
@@ -230,14 +268,7 @@ impl ProviderError {
 
     /// The OpenAI-style error JSON.
     pub fn to_body(&self) -> ErrorBody {
-        ErrorBody {
-            error: ErrorDetail {
-                message: self.client_message(),
-                kind: self.kind().to_string(),
-                param: None,
-                code: Some(self.code().to_string()),
-            },
-        }
+        ErrorBody::new(self.status(), self.client_message(), self.code())
     }
 }
 

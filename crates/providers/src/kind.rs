@@ -1,6 +1,6 @@
 //! Provider kinds and their static profiles.
 //!
-//! Everything the router needs to know about a provider is data in a [`ProviderProfile`]:
+//! Everything the client needs to know about a provider is data in a [`ProviderProfile`]:
 //! which native API it speaks, how its credential is presented, where it lives by default.
 //! The forwarding code branches on [`NativeApi`] and [`AuthStyle`], never on provider names.
 
@@ -78,6 +78,32 @@ impl AuthStyle {
     }
 }
 
+/// What a provider can serve. The client and the service consult only this: a request for
+/// something a provider lacks is refused before anything is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `/v1/embeddings` can be served.
+    pub embeddings: bool,
+    /// Function tools (and `tool_choice`) can be mapped.
+    pub tools: bool,
+    /// The upstream itself speaks OpenAI SSE and honours `stream_options.include_usage`, so
+    /// its stream is passed through byte for byte; otherwise the adapter translates and the
+    /// usage chunk is built here.
+    pub stream_passthrough: bool,
+}
+
+const OPENAI_COMPATIBLE: Capabilities = Capabilities {
+    embeddings: true,
+    tools: true,
+    stream_passthrough: true,
+};
+
+const NATIVE: Capabilities = Capabilities {
+    embeddings: true,
+    tools: true,
+    stream_passthrough: false,
+};
+
 /// Static knowledge about one provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProviderProfile {
@@ -95,8 +121,8 @@ pub struct ProviderProfile {
     pub credential_required: bool,
     /// Model used when onboarding names none.
     pub default_model: Option<&'static str>,
-    /// Whether `/v1/embeddings` can be served for this provider.
-    pub has_embeddings: bool,
+    /// What the provider can do; nothing else decides it.
+    pub caps: Capabilities,
     /// Headers every upstream request carries (e.g. `anthropic-version`).
     pub default_headers: &'static [(&'static str, &'static str)],
 }
@@ -112,7 +138,7 @@ static PROFILES: [ProviderProfile; 8] = [
         credential_env: None,
         credential_required: false,
         default_model: Some("llama3.2"),
-        has_embeddings: true,
+        caps: NATIVE,
         default_headers: &[],
     },
     ProviderProfile {
@@ -123,7 +149,7 @@ static PROFILES: [ProviderProfile; 8] = [
         credential_env: Some("GEMINI_API_KEY"),
         credential_required: true,
         default_model: Some("gemini-2.5-flash"),
-        has_embeddings: true,
+        caps: NATIVE,
         default_headers: &[],
     },
     ProviderProfile {
@@ -134,7 +160,7 @@ static PROFILES: [ProviderProfile; 8] = [
         credential_env: Some("OPENAI_API_KEY"),
         credential_required: true,
         default_model: Some("gpt-4o-mini"),
-        has_embeddings: true,
+        caps: OPENAI_COMPATIBLE,
         default_headers: &[],
     },
     ProviderProfile {
@@ -145,7 +171,10 @@ static PROFILES: [ProviderProfile; 8] = [
         credential_env: Some("ANTHROPIC_API_KEY"),
         credential_required: true,
         default_model: Some("claude-sonnet-4-5"),
-        has_embeddings: false,
+        caps: Capabilities {
+            embeddings: false,
+            ..NATIVE
+        },
         default_headers: &[("anthropic-version", "2023-06-01")],
     },
     ProviderProfile {
@@ -156,7 +185,7 @@ static PROFILES: [ProviderProfile; 8] = [
         credential_env: Some("NVIDIA_API_KEY"),
         credential_required: true,
         default_model: Some("nvidia/llama-3.3-nemotron-super-49b-v1"),
-        has_embeddings: true,
+        caps: OPENAI_COMPATIBLE,
         default_headers: &[],
     },
     ProviderProfile {
@@ -167,7 +196,7 @@ static PROFILES: [ProviderProfile; 8] = [
         credential_env: None,
         credential_required: false,
         default_model: None,
-        has_embeddings: true,
+        caps: OPENAI_COMPATIBLE,
         default_headers: &[],
     },
     ProviderProfile {
@@ -178,7 +207,7 @@ static PROFILES: [ProviderProfile; 8] = [
         credential_env: Some("COMPATIBLE_API_KEY"),
         credential_required: false,
         default_model: None,
-        has_embeddings: true,
+        caps: OPENAI_COMPATIBLE,
         default_headers: &[],
     },
     ProviderProfile {
@@ -189,7 +218,7 @@ static PROFILES: [ProviderProfile; 8] = [
         credential_env: None,
         credential_required: false,
         default_model: Some("mock-model"),
-        has_embeddings: true,
+        caps: NATIVE,
         default_headers: &[],
     },
 ];

@@ -4,38 +4,44 @@
 //! that sandbox's [`Route`] and hands the request to [`InferenceService::handle`] (HTTP level)
 //! or [`InferenceClient`] (typed level). The request is translated to the provider's native
 //! API by one adapter per [`NativeApi`], sent with the route's [`Credential`] and forced
-//! model, and the answer is translated back, streaming included.
+//! model, and the answer is translated back, streaming included; OpenAI-compatible streams
+//! pass through byte for byte.
 //!
 //! Modules:
 //! - [`kind`]: provider ids and their static profiles;
 //! - [`route`]: resolved routes, credentials, limits;
 //! - [`types`]: the OpenAI-shaped request/response types;
 //! - [`error`]: [`ProviderError`] and its OpenAI error JSON;
-//! - [`router`]: the typed [`InferenceClient`];
-//! - [`service`]: the HTTP-level [`InferenceService`];
-//! - [`fake`]: fake upstream servers for tests, demos and benchmarks (test equipment).
+//! - [`client`]: the typed [`InferenceClient`] (one dispatch to one adapter per native API);
+//! - [`service`]: the HTTP-level [`InferenceService`] (one axum router, the one path match);
+//! - `fake` (feature `fake`): fake upstream servers for tests, examples and benchmarks.
 //!
 //! Not here: authenticating sandboxes, TLS for `inference.local`, storing routes.
 
 mod adapters;
 pub mod chunk;
+pub mod client;
 pub mod embeddings;
 pub mod error;
+#[cfg(feature = "fake")]
 pub mod fake;
 pub mod kind;
+mod passthrough;
 pub mod route;
-pub mod router;
 pub mod service;
+mod sse;
 mod stream;
 pub mod types;
 mod upstream;
 
 pub use adapters::mock::MockConfig;
+pub use client::InferenceClient;
 pub use error::{ErrorBody, ErrorDetail, ProviderError};
-pub use kind::{AuthStyle, NativeApi, ProviderKind, ProviderProfile, UnknownProvider};
+pub use kind::{
+    AuthStyle, Capabilities, NativeApi, ProviderKind, ProviderProfile, UnknownProvider,
+};
 pub use route::{Credential, Limits, Route};
-pub use router::InferenceClient;
-pub use service::{InferenceService, error_response};
+pub use service::InferenceService;
 pub use stream::ChatStream;
 pub use types::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse,

@@ -1,9 +1,10 @@
 //! The OpenAI-compatible HTTP surface a gateway mounts per sandbox.
 //!
-//! The gateway authenticates the sandbox, looks up its [`Route`] and calls
-//! [`InferenceService::handle`]; everything else (paths, body cap, JSON parsing, streaming
-//! framing, error JSON) happens here. Nothing is sent upstream for a request that fails
-//! validation.
+//! [`InferenceService::router`] is the one place the path is matched: an axum router with
+//! real routes. The sandbox's [`Route`] travels in the request's extensions; the gateway's
+//! layer in front (its sandbox token check) puts it there. Every refusal is a
+//! [`ProviderError`] rendered by [`crate::ErrorBody::render`]. Nothing is sent upstream for
+//! a request that fails validation.
 //!
 //! | Method and path | Answer |
 //! |---|---|
@@ -13,35 +14,50 @@
 //! | `POST /v1/embeddings` | embeddings, or 404 `embeddings_unavailable` |
 //! | anything else | 404 `unknown_path` / 405 `method_not_allowed` |
 
-use std::convert::Infallible;
-
 use axum::body::Body;
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http::request::Parts;
+use http::{HeaderMap, Method, Request, Uri, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tower::ServiceExt;
 
+use crate::client::InferenceClient;
 use crate::error::ProviderError;
 use crate::route::Route;
-use crate::router::InferenceClient;
-use crate::stream::ChatStream;
 use crate::types::{ChatRequest, EmbeddingsRequest, ModelObject};
-
-const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
 
 /// The per-sandbox inference HTTP handler. Cheap to clone; share one for all sandboxes.
 #[derive(Debug, Clone)]
 pub struct InferenceService {
     client: InferenceClient,
+    router: Router,
 }
 
 impl InferenceService {
     /// A service over `client`; the request body cap is the client's
     /// [`crate::Limits::max_request_body`].
     pub fn new(client: InferenceClient) -> Self {
-        Self { client }
+        let router = Router::new()
+            .route(
+                "/v1/chat/completions",
+                post(chat).fallback(method_not_allowed),
+            )
+            .route("/v1/models", get(models).fallback(method_not_allowed))
+            .route(
+                "/v1/models/{*id}",
+                get(retrieve_model).fallback(method_not_allowed),
+            )
+            .route(
+                "/v1/embeddings",
+                post(embeddings).fallback(method_not_allowed),
+            )
+            .fallback(unknown_path)
+            .with_state(client.clone());
+        Self { client, router }
     }
 
     /// The underlying client.
@@ -49,201 +65,160 @@ impl InferenceService {
         &self.client
     }
 
-    /// An axum router serving the inference API on every path; `resolve` picks the route
-    /// from the request head (e.g. by the sandbox token the gateway already checked), and a
-    /// request it resolves to `None` gets 503 `no_route`. Authentication stays with the
-    /// gateway: mount this behind it.
-    pub fn into_router<F>(self, resolve: F) -> axum::Router
+    /// The inference API as an axum router. Each request must carry its sandbox's [`Route`]
+    /// in its extensions (put there by the layer in front); one without gets 503 `no_route`.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// [`Self::router`] behind a layer that resolves the route from the request head (e.g.
+    /// by a sandbox token); `None` means 503 `no_route`. Authentication stays with the
+    /// caller of this function.
+    pub fn into_router<F>(self, resolve: F) -> Router
     where
-        F: Fn(&http::request::Parts) -> Option<Route> + Clone + Send + Sync + 'static,
+        F: Fn(&Parts) -> Option<Route> + Clone + Send + Sync + 'static,
     {
-        axum::Router::new().fallback(move |req: Request<Body>| {
-            let service = self.clone();
-            let resolve = resolve.clone();
-            async move {
-                let (parts, body) = req.into_parts();
-                match resolve(&parts) {
-                    Some(route) => {
-                        service
-                            .handle(&route, Request::from_parts(parts, body))
-                            .await
+        self.router.layer(axum::middleware::from_fn(
+            move |req: Request<Body>, next: axum::middleware::Next| {
+                let resolve = resolve.clone();
+                async move {
+                    let (mut parts, body) = req.into_parts();
+                    match resolve(&parts) {
+                        Some(route) => {
+                            parts.extensions.insert(route);
+                            next.run(Request::from_parts(parts, body)).await
+                        }
+                        None => ProviderError::NoRoute.into_response(),
                     }
-                    None => error_response(&ProviderError::NoRoute),
                 }
-            }
-        })
+            },
+        ))
     }
 
     /// Serves one request of a sandbox whose route is `route`. Never fails: every error
     /// becomes an OpenAI-style error response (or, once a stream has begun, an SSE error
     /// event followed by `data: [DONE]`).
-    pub async fn handle(&self, route: &Route, req: Request<Body>) -> Response<Body> {
-        let (parts, body) = req.into_parts();
-        let path = parts.uri.path().trim_end_matches('/').to_string();
-        let method = parts.method.clone();
-        let result = match path.as_str() {
-            "/v1/chat/completions" => match method {
-                Method::POST => self.chat(route, &parts.headers, body).await,
-                _ => Err(not_allowed(&method, &path)),
-            },
-            "/v1/models" => match method {
-                Method::GET => self
-                    .client
-                    .models(route)
-                    .await
-                    .map(|m| json(StatusCode::OK, &m)),
-                _ => Err(not_allowed(&method, &path)),
-            },
-            "/v1/embeddings" => match method {
-                Method::POST => self.embeddings(route, &parts.headers, body).await,
-                _ => Err(not_allowed(&method, &path)),
-            },
-            p if p.starts_with("/v1/models/") => match method {
-                Method::GET => retrieve_model(route, &p["/v1/models/".len()..]),
-                _ => Err(not_allowed(&method, &path)),
-            },
-            _ => Err(ProviderError::NotFound(path.clone())),
-        };
-        match result {
+    pub async fn handle(&self, route: &Route, mut req: Request<Body>) -> Response {
+        req.extensions_mut().insert(route.clone());
+        match self.router.clone().oneshot(req).await {
             Ok(resp) => resp,
-            Err(err) => {
-                tracing::warn!(provider = %route.kind, %path, error = %err, "inference request failed");
-                error_response(&err)
-            }
+            Err(never) => match never {},
         }
-    }
-
-    async fn chat(
-        &self,
-        route: &Route,
-        headers: &http::HeaderMap,
-        body: Body,
-    ) -> Result<Response<Body>, ProviderError> {
-        let req: ChatRequest = self.read_json(headers, body).await?;
-        tracing::debug!(provider = %route.kind, model = %route.model, stream = req.is_stream(), "chat completion");
-        if req.is_stream() {
-            let stream = self.client.chat_stream(route, req).await?;
-            Ok(sse_response(stream))
-        } else {
-            let resp = self.client.chat(route, req).await?;
-            Ok(json(StatusCode::OK, &resp))
-        }
-    }
-
-    async fn embeddings(
-        &self,
-        route: &Route,
-        headers: &http::HeaderMap,
-        body: Body,
-    ) -> Result<Response<Body>, ProviderError> {
-        if !route.profile().has_embeddings {
-            return Err(ProviderError::NoEmbeddings(route.kind));
-        }
-        let req: EmbeddingsRequest = self.read_json(headers, body).await?;
-        let resp = self.client.embeddings(route, req).await?;
-        Ok(json(StatusCode::OK, &resp))
-    }
-
-    async fn read_json<T: DeserializeOwned>(
-        &self,
-        headers: &http::HeaderMap,
-        body: Body,
-    ) -> Result<T, ProviderError> {
-        let limit = self.client.limits().max_request_body;
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > u64::try_from(limit).unwrap_or(u64::MAX)) {
-            return Err(ProviderError::RequestTooLarge { limit });
-        }
-        let bytes = match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(ProviderError::RequestTooLarge { limit });
-            }
-            Err(_) => {
-                return Err(ProviderError::InvalidRequest(
-                    "could not read the request body".into(),
-                ));
-            }
-        };
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ProviderError::InvalidRequest(format!("malformed JSON body: {e}")))
     }
 }
 
-fn not_allowed(method: &Method, path: &str) -> ProviderError {
+/// The sandbox's route, from the request's extensions.
+struct Bound(Route);
+
+impl<S: Send + Sync> FromRequestParts<S> for Bound {
+    type Rejection = ProviderError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .remove::<Route>()
+            .map(Bound)
+            .ok_or(ProviderError::NoRoute)
+    }
+}
+
+/// Logs a failed request and renders its error.
+fn failed(route: &Route, path: &str, err: ProviderError) -> Response {
+    tracing::warn!(provider = %route.kind, %path, error = %err, "inference request failed");
+    err.into_response()
+}
+
+async fn chat(
+    State(client): State<InferenceClient>,
+    Bound(route): Bound,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = async {
+        let req: ChatRequest = read_json(&client, &headers, body).await?;
+        if req.is_stream() {
+            let frames = client.frames(&route, req).await?;
+            Ok(crate::sse::response(frames))
+        } else {
+            Ok(Json(client.chat(&route, req).await?).into_response())
+        }
+    };
+    result
+        .await
+        .unwrap_or_else(|e| failed(&route, "/v1/chat/completions", e))
+}
+
+async fn models(State(client): State<InferenceClient>, Bound(route): Bound) -> Response {
+    match client.models(&route).await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => failed(&route, "/v1/models", e),
+    }
+}
+
+async fn retrieve_model(Bound(route): Bound, Path(id): Path<String>) -> Response {
+    if id == route.model {
+        return Json(ModelObject::new(route.model.clone(), route.kind.as_str())).into_response();
+    }
+    let err = ProviderError::UpstreamStatus {
+        provider: route.kind,
+        status: 404,
+        message: format!("model `{id}` is not served by this route"),
+        auth: false,
+    };
+    failed(&route, "/v1/models/{id}", err)
+}
+
+async fn embeddings(
+    State(client): State<InferenceClient>,
+    Bound(route): Bound,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = async {
+        let req: EmbeddingsRequest = read_json(&client, &headers, body).await?;
+        client.embeddings(&route, req).await
+    };
+    match result.await {
+        Ok(resp) => Json(resp).into_response(),
+        Err(e) => failed(&route, "/v1/embeddings", e),
+    }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ProviderError {
     ProviderError::MethodNotAllowed {
         method: method.to_string(),
-        path: path.to_string(),
+        path: uri.path().to_string(),
     }
 }
 
-fn retrieve_model(route: &Route, id: &str) -> Result<Response<Body>, ProviderError> {
-    if id == route.model {
-        Ok(json(
-            StatusCode::OK,
-            &ModelObject::new(route.model.clone(), route.kind.as_str()),
-        ))
-    } else {
-        Err(ProviderError::UpstreamStatus {
-            provider: route.kind,
-            status: 404,
-            message: format!("model `{id}` is not served by this route"),
-            auth: false,
-        })
+async fn unknown_path(uri: Uri) -> ProviderError {
+    ProviderError::NotFound(uri.path().to_string())
+}
+
+async fn read_json<T: DeserializeOwned>(
+    client: &InferenceClient,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ProviderError> {
+    let limit = client.limits().max_request_body;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return Err(ProviderError::RequestTooLarge { limit });
     }
-}
-
-/// Renders an error as its status plus OpenAI error JSON.
-pub fn error_response(err: &ProviderError) -> Response<Body> {
-    json(err.status(), &err.to_body())
-}
-
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-/// One `data: <json>\n\n` frame. JSON never contains a raw newline, so an upstream cannot
-/// forge events through the content.
-fn sse_frame<T: Serialize>(value: &T) -> Bytes {
-    let mut buf = BytesMut::from(&b"data: "[..]);
-    buf.extend_from_slice(&serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()));
-    buf.extend_from_slice(b"\n\n");
-    buf.freeze()
-}
-
-fn sse_response(stream: ChatStream) -> Response<Body> {
-    let frames = futures::stream::unfold((stream, false), |(mut stream, finished)| async move {
-        if finished {
-            return None;
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(ProviderError::RequestTooLarge { limit });
         }
-        match stream.next().await {
-            Some(Ok(chunk)) => Some((sse_frame(&chunk), (stream, false))),
-            Some(Err(err)) => {
-                tracing::warn!(error = %err, "inference stream failed after it began");
-                let mut buf = BytesMut::from(&sse_frame(&err.to_body())[..]);
-                buf.extend_from_slice(DONE_FRAME);
-                Some((buf.freeze(), (stream, true)))
-            }
-            None => Some((Bytes::from_static(DONE_FRAME), (stream, true))),
+        Err(_) => {
+            return Err(ProviderError::InvalidRequest(
+                "could not read the request body".into(),
+            ));
         }
-    })
-    .map(Ok::<Bytes, Infallible>);
-    let mut resp = Response::new(Body::from_stream(frames));
-    let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+    };
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ProviderError::InvalidRequest(format!("malformed JSON body: {e}")))
 }

@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use futures::StreamExt;
+use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -105,9 +106,19 @@ impl Upstream {
         url: &str,
         body: &B,
     ) -> Result<T, ProviderError> {
-        let rb = self.build(route, reqwest::Method::POST, url)?.json(body);
-        let body = self.buffered(route, rb).await?;
+        let body = self.post_raw(route, url, body).await?;
         decode(route, &body)
+    }
+
+    /// `POST url` with a JSON body, buffered; for answers decoded borrowing ([`decode`]).
+    pub(crate) async fn post_raw<B: Serialize + ?Sized>(
+        &self,
+        route: &Route,
+        url: &str,
+        body: &B,
+    ) -> Result<Bytes, ProviderError> {
+        let rb = self.build(route, reqwest::Method::POST, url)?.json(body);
+        self.buffered(route, rb).await
     }
 
     /// `POST url` with a JSON body; returns the body as a stream once the head says 2xx.
@@ -161,7 +172,11 @@ impl Upstream {
     }
 }
 
-fn decode<T: DeserializeOwned>(route: &Route, body: &[u8]) -> Result<T, ProviderError> {
+/// Decodes an upstream JSON body; a body that does not fit is a protocol error.
+pub(crate) fn decode<'de, T: Deserialize<'de>>(
+    route: &Route,
+    body: &'de [u8],
+) -> Result<T, ProviderError> {
     serde_json::from_slice(body)
         .map_err(|e| ProviderError::protocol(route.kind, format!("unexpected response body: {e}")))
 }

@@ -11,18 +11,21 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use futures::StreamExt;
 
-use super::{check_request, content_text, function_tools, word_count};
+use super::mapping::{check_request, content_text, function_tools, word_count};
+use super::{Adapter, model_of, one_choice};
 use crate::error::ProviderError;
 use crate::kind::ProviderKind;
 use crate::route::Route;
-use crate::stream::{ChatStream, completion_id, now_secs};
+use crate::stream::{Frame, FrameStream, completion_id, now_secs};
 use crate::types::{
-    ChatChunk, ChatRequest, ChatResponse, Choice, Delta, EmbeddingsRequest, EmbeddingsResponse,
-    Extra, FinishReason, FunctionCall, FunctionCallDelta, ModelList, ModelObject, ResponseMessage,
-    Role, ToolCall, ToolCallDelta, ToolChoice, ToolChoiceMode, Usage,
+    ChatChunk, ChatRequest, ChatResponse, Delta, EmbeddingsRequest, EmbeddingsResponse,
+    FinishReason, FunctionCall, FunctionCallDelta, ModelList, ModelObject, Role, ToolCall,
+    ToolCallDelta, ToolChoice, ToolChoiceMode, Usage,
 };
+use crate::upstream::Upstream;
 
 const KIND: ProviderKind = ProviderKind::Mock;
 
@@ -105,7 +108,10 @@ fn plan(route: &Route, req: &ChatRequest) -> Result<Plan, ProviderError> {
             latency: cfg.latency,
         });
     }
-    let mut text = format!("mock reply to \"{last_user}\" from {}", route.model);
+    let mut text = format!(
+        "mock reply to \"{last_user}\" from {}",
+        model_of(&req.model)
+    );
     for i in 1..=cfg.tokens {
         text.push_str(&format!(" token{i}"));
     }
@@ -138,42 +144,68 @@ fn plan(route: &Route, req: &ChatRequest) -> Result<Plan, ProviderError> {
     })
 }
 
-pub(crate) async fn chat(route: &Route, req: ChatRequest) -> Result<ChatResponse, ProviderError> {
+/// The in-process mock.
+#[derive(Debug)]
+pub(crate) struct Mock;
+
+#[async_trait]
+impl Adapter for Mock {
+    async fn chat(
+        &self,
+        _up: &Upstream,
+        route: &Route,
+        req: ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
+        chat(route, req).await
+    }
+
+    async fn chat_stream(
+        &self,
+        _up: &Upstream,
+        route: &Route,
+        req: ChatRequest,
+    ) -> Result<FrameStream, ProviderError> {
+        chat_stream(route, req)
+    }
+
+    async fn models(&self, _up: &Upstream, route: &Route) -> Result<ModelList, ProviderError> {
+        Ok(ModelList::new(vec![ModelObject::new(
+            route.model.clone(),
+            "sandgate-mock",
+        )]))
+    }
+
+    async fn embeddings(
+        &self,
+        _up: &Upstream,
+        _route: &Route,
+        req: EmbeddingsRequest,
+    ) -> Result<EmbeddingsResponse, ProviderError> {
+        embeddings(&req)
+    }
+}
+
+async fn chat(route: &Route, req: ChatRequest) -> Result<ChatResponse, ProviderError> {
     let plan = plan(route, &req)?;
     let steps = plan.pieces.len().max(1);
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency * u32::try_from(steps).unwrap_or(u32::MAX)).await;
     }
-    let content = (!plan.pieces.is_empty()).then(|| plan.pieces.concat());
-    Ok(ChatResponse {
-        id: completion_id(),
-        object: "chat.completion".to_string(),
-        created: now_secs(),
-        model: route.model.clone(),
-        choices: vec![Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant".to_string(),
-                content,
-                tool_calls: plan.tool_call.map(|c| vec![c]),
-                extra: Extra::new(),
-            },
-            finish_reason: Some(plan.finish),
-            extra: Extra::new(),
-        }],
-        usage: Some(plan.usage),
-        extra: Extra::new(),
-    })
+    let calls = plan.tool_call.into_iter().collect();
+    Ok(one_choice(
+        &req,
+        plan.pieces.concat(),
+        calls,
+        plan.finish,
+        Some(plan.usage),
+    ))
 }
 
-pub(crate) async fn chat_stream(
-    route: &Route,
-    req: ChatRequest,
-) -> Result<ChatStream, ProviderError> {
+fn chat_stream(route: &Route, req: ChatRequest) -> Result<FrameStream, ProviderError> {
     let plan = plan(route, &req)?;
     let id = completion_id();
     let created = now_secs();
-    let model = route.model.clone();
+    let model = model_of(&req.model).to_string();
     let mut chunks = Vec::new();
     if let Some(call) = &plan.tool_call {
         let delta = Delta {
@@ -214,28 +246,22 @@ pub(crate) async fn chat_stream(
         if is_content && !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        Ok(chunk)
+        Ok(Frame::Chunk(chunk))
     });
     Ok(Box::pin(stream))
 }
 
-pub(crate) fn models(route: &Route) -> ModelList {
-    ModelList::new(vec![ModelObject::new(route.model.clone(), "sandgate-mock")])
-}
-
-pub(crate) fn embeddings(
-    route: &Route,
-    req: &EmbeddingsRequest,
-) -> Result<EmbeddingsResponse, ProviderError> {
+fn embeddings(req: &EmbeddingsRequest) -> Result<EmbeddingsResponse, ProviderError> {
+    let model = model_of(&req.model);
     req.check_native(KIND)?;
     let texts = req.texts(KIND)?;
     let prompt: u64 = texts.iter().map(|t| word_count(t)).sum();
     let vectors = texts
         .iter()
-        .map(|t| deterministic_vector(&route.model, t))
+        .map(|t| deterministic_vector(model, t))
         .collect();
     Ok(EmbeddingsResponse::from_vectors(
-        &route.model,
+        model,
         vectors,
         req.wants_base64(),
         Some(Usage::new(prompt, 0)),

@@ -1,169 +1,109 @@
-//! One adapter per native API, plus helpers they share for mapping OpenAI-shaped requests.
+//! One adapter per native API behind one trait, [`Adapter`]; [`of`] picks it by the
+//! profile's [`NativeApi`] (the only match on it), so the client dispatches once.
 //!
-//! Every adapter exposes the same four operations (`chat`, `chat_stream`, `models`,
-//! `embeddings`); [`crate::InferenceClient`] picks one by the profile's [`crate::NativeApi`].
-//! What an adapter cannot express is refused with [`ProviderError::Unsupported`] before
-//! anything is sent.
+//! Every adapter receives requests whose model the client has already forced. What an
+//! adapter cannot express is refused with [`ProviderError::Unsupported`] before anything is
+//! sent. Native wire types are private, typed serde structs in each adapter.
 
 pub(crate) mod anthropic;
+mod anthropic_wire;
 pub(crate) mod gemini;
+mod gemini_wire;
+pub(crate) mod mapping;
 pub mod mock;
 pub(crate) mod ollama;
 pub(crate) mod openai;
 
-use std::collections::HashMap;
-
-use serde_json::Value;
+use async_trait::async_trait;
 
 use crate::error::ProviderError;
-use crate::kind::ProviderKind;
-use crate::types::{ChatMessage, ChatRequest, MessageContent, Tool};
+use crate::kind::NativeApi;
+use crate::route::Route;
+use crate::stream::{FrameStream, completion_id, now_secs};
+use crate::types::{
+    ChatChunk, ChatRequest, ChatResponse, Choice, Delta, EmbeddingsRequest, EmbeddingsResponse,
+    Extra, FinishReason, ModelList, ResponseMessage, ToolCall, Usage,
+};
+use crate::upstream::Upstream;
 
-/// Request fields every native adapter may ignore: they do not change the answer.
-const IGNORABLE: &[&str] = &[
-    "user",
-    "store",
-    "metadata",
-    "parallel_tool_calls",
-    "service_tier",
-];
+/// One provider's native API, as the client sees it.
+#[async_trait]
+pub(crate) trait Adapter: Sync {
+    /// A buffered chat completion.
+    async fn chat(
+        &self,
+        up: &Upstream,
+        route: &Route,
+        req: ChatRequest,
+    ) -> Result<ChatResponse, ProviderError>;
 
-/// Refuses `n > 1` and any top-level field neither ignorable nor in `understood`.
-pub(crate) fn check_request(
-    provider: ProviderKind,
+    /// A streamed chat completion, once the upstream accepted it.
+    async fn chat_stream(
+        &self,
+        up: &Upstream,
+        route: &Route,
+        req: ChatRequest,
+    ) -> Result<FrameStream, ProviderError>;
+
+    /// The upstream's models.
+    async fn models(&self, up: &Upstream, route: &Route) -> Result<ModelList, ProviderError>;
+
+    /// Embeddings; only called when the profile has them.
+    async fn embeddings(
+        &self,
+        _up: &Upstream,
+        route: &Route,
+        _req: EmbeddingsRequest,
+    ) -> Result<EmbeddingsResponse, ProviderError> {
+        Err(ProviderError::NoEmbeddings(route.kind))
+    }
+}
+
+/// The adapter serving `route`.
+pub(crate) fn of(route: &Route) -> &'static dyn Adapter {
+    match route.profile().native_api {
+        NativeApi::OpenAiChat => &openai::OpenAi,
+        NativeApi::OllamaChat => &ollama::Ollama,
+        NativeApi::GeminiGenerate => &gemini::Gemini,
+        NativeApi::AnthropicMessages => &anthropic::Anthropic,
+        NativeApi::Mock => &mock::Mock,
+    }
+}
+
+/// A buffered completion with one choice, as the native adapters translate it: `content` is
+/// omitted only when the reply is tool calls alone.
+pub(crate) fn one_choice(
     req: &ChatRequest,
-    understood: &[&str],
-) -> Result<(), ProviderError> {
-    if req.n.is_some_and(|n| n > 1) {
-        return Err(ProviderError::unsupported(provider, "n > 1"));
-    }
-    for (key, value) in &req.extra {
-        let known = IGNORABLE.contains(&key.as_str()) || understood.contains(&key.as_str());
-        if !known && !is_empty_value(value) {
-            return Err(ProviderError::unsupported(
-                provider,
-                format!("parameter `{key}`"),
-            ));
-        }
-    }
-    for msg in &req.messages {
-        if let Some((key, _)) = msg.extra.iter().find(|(_, v)| !is_empty_value(v)) {
-            return Err(ProviderError::unsupported(
-                provider,
-                format!("message field `{key}`"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Values that ask for nothing: `null`, `false`, `0`, `[]`, `{}` (SDKs often send
-/// `logprobs: false` or `frequency_penalty: 0` explicitly).
-fn is_empty_value(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(_) => false,
+    text: String,
+    calls: Vec<ToolCall>,
+    finish: FinishReason,
+    usage: Option<Usage>,
+) -> ChatResponse {
+    let had_tools = !calls.is_empty();
+    ChatResponse {
+        id: completion_id(),
+        object: "chat.completion".to_string(),
+        created: now_secs(),
+        model: model_of(&req.model).to_string(),
+        choices: vec![Choice {
+            index: 0,
+            message: ResponseMessage {
+                role: "assistant".to_string(),
+                content: (!text.is_empty() || !had_tools).then_some(text),
+                tool_calls: had_tools.then_some(calls),
+                extra: Extra::new(),
+            },
+            finish_reason: Some(finish),
+            extra: Extra::new(),
+        }],
+        usage,
+        extra: Extra::new(),
     }
 }
 
-/// The text of a message content; non-text parts cannot be mapped.
-pub(crate) fn content_text(
-    provider: ProviderKind,
-    content: Option<&MessageContent>,
-) -> Result<String, ProviderError> {
-    match content {
-        None => Ok(String::new()),
-        Some(MessageContent::Text(s)) => Ok(s.clone()),
-        Some(MessageContent::Parts(parts)) => {
-            let mut out = String::new();
-            for part in parts {
-                match (part.kind.as_str(), &part.text) {
-                    ("text", Some(t)) => out.push_str(t),
-                    ("text", None) => {
-                        return Err(ProviderError::InvalidRequest(
-                            "a text content part has no `text`".into(),
-                        ));
-                    }
-                    (other, _) => {
-                        return Err(ProviderError::unsupported(
-                            provider,
-                            format!("`{other}` content parts"),
-                        ));
-                    }
-                }
-            }
-            Ok(out)
-        }
-    }
-}
-
-/// The function tools of a request; other tool types cannot be mapped.
-pub(crate) fn function_tools(
-    provider: ProviderKind,
-    req: &ChatRequest,
-) -> Result<Vec<Tool>, ProviderError> {
-    let tools = req.tools.clone().unwrap_or_default();
-    if let Some(t) = tools.iter().find(|t| t.kind != "function") {
-        return Err(ProviderError::unsupported(
-            provider,
-            format!("`{}` tools", t.kind),
-        ));
-    }
-    Ok(tools)
-}
-
-/// Maps tool call ids to function names, for providers whose tool results name the function.
-pub(crate) fn tool_names_by_id(messages: &[ChatMessage]) -> HashMap<String, String> {
-    messages
-        .iter()
-        .filter_map(|m| m.tool_calls.as_ref())
-        .flatten()
-        .map(|c| (c.id.clone(), c.function.name.clone()))
-        .collect()
-}
-
-/// Parses OpenAI's JSON-string tool arguments into an object.
-pub(crate) fn parse_arguments(args: &str) -> Result<Value, ProviderError> {
-    if args.trim().is_empty() {
-        return Ok(Value::Object(Default::default()));
-    }
-    serde_json::from_str(args).map_err(|e| {
-        ProviderError::InvalidRequest(format!("tool call arguments are not valid JSON: {e}"))
-    })
-}
-
-/// Counts whitespace-separated words, the mock's and the fakes' notion of a token.
-pub(crate) fn word_count(text: &str) -> u64 {
-    u64::try_from(text.split_whitespace().count()).unwrap_or(u64::MAX)
-}
-
-/// A model name that is safe to put into a URL path segment.
-pub(crate) fn path_safe_model(
-    provider: ProviderKind,
-    model: &str,
-) -> Result<String, ProviderError> {
-    let name = model.strip_prefix("models/").unwrap_or(model);
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
-    if ok {
-        Ok(name.to_string())
-    } else {
-        Err(ProviderError::InvalidRoute(format!(
-            "model `{model}` of the {provider} route is not a valid model name"
-        )))
-    }
-}
-
-/// A fresh tool call id for providers that do not assign one.
-pub(crate) fn new_call_id() -> String {
-    let hex = uuid::Uuid::new_v4().simple().to_string();
-    format!("call_{}", hex.get(..24).unwrap_or(&hex))
+/// The model of a request the client prepared (forced to the route's).
+pub(crate) fn model_of(model: &Option<String>) -> &str {
+    model.as_deref().unwrap_or_default()
 }
 
 /// The fields every translated stream chunk repeats (OpenAI `id`, `created`, `model`), and the
@@ -177,22 +117,22 @@ pub(crate) struct ChunkHead {
 }
 
 impl ChunkHead {
-    /// A head for a new completion on `route` (the route's model is reported).
-    pub(crate) fn new(route: &crate::route::Route) -> Self {
+    /// A head for a new completion of `req` (its forced model is reported).
+    pub(crate) fn new(req: &ChatRequest) -> Self {
         Self {
-            id: crate::stream::completion_id(),
-            created: crate::stream::now_secs(),
-            model: route.model.clone(),
+            id: completion_id(),
+            created: now_secs(),
+            model: model_of(&req.model).to_string(),
             started: false,
         }
     }
 
     /// Wraps `delta` in a chunk, marking the first one as the assistant's.
-    pub(crate) fn chunk(&mut self, mut delta: crate::types::Delta) -> crate::types::ChatChunk {
+    pub(crate) fn chunk(&mut self, mut delta: Delta) -> ChatChunk {
         if !self.started {
             self.started = true;
             delta.role = Some("assistant".to_string());
         }
-        crate::types::ChatChunk::new(&self.id, self.created, &self.model, delta)
+        ChatChunk::new(&self.id, self.created, &self.model, delta)
     }
 }

@@ -11,18 +11,20 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{
-    ChunkHead, check_request, content_text, function_tools, new_call_id, parse_arguments,
-    tool_names_by_id,
+use async_trait::async_trait;
+
+use super::mapping::{
+    check_request, content_text, function_tools, new_call_id, parse_arguments, tool_names_by_id,
 };
+use super::{Adapter, ChunkHead, model_of, one_choice};
 use crate::error::ProviderError;
 use crate::kind::ProviderKind;
 use crate::route::Route;
-use crate::stream::{ChatStream, Translate, completion_id, lines, now_secs, translate};
+use crate::stream::{FrameStream, Translate, lines, translate};
 use crate::types::{
-    ChatChunk, ChatRequest, ChatResponse, Choice, Delta, EmbeddingsRequest, EmbeddingsResponse,
-    Extra, FinishReason, FunctionCall, FunctionCallDelta, ModelList, ModelObject, ResponseMessage,
-    Role, ToolCall, ToolCallDelta, ToolChoice, ToolChoiceMode, Usage,
+    ChatChunk, ChatRequest, ChatResponse, Delta, EmbeddingsRequest, EmbeddingsResponse,
+    FinishReason, FunctionCall, FunctionCallDelta, ModelList, ModelObject, Role, ToolCall,
+    ToolCallDelta, ToolChoice, ToolChoiceMode, Usage,
 };
 use crate::upstream::{Upstream, extract_message};
 
@@ -56,13 +58,13 @@ fn build(route: &Route, req: &ChatRequest, stream: bool) -> Result<Value, Provid
             }
             msg["tool_calls"] = Value::Array(out);
         }
-        let tool_name = m.tool_call_id.as_ref().and_then(|id| names.get(id));
+        let tool_name = m.tool_call_id.as_deref().and_then(|id| names.get(id));
         if let (Role::Tool, Some(name)) = (m.role, tool_name) {
             msg["tool_name"] = json!(name);
         }
         messages.push(msg);
     }
-    let mut body = json!({"model": route.model, "messages": messages, "stream": stream});
+    let mut body = json!({"model": model_of(&req.model), "messages": messages, "stream": stream});
     let tools = function_tools(kind, req)?;
     let send_tools = match &req.tool_choice {
         None | Some(ToolChoice::Mode(ToolChoiceMode::Auto)) => true,
@@ -78,7 +80,7 @@ fn build(route: &Route, req: &ChatRequest, stream: bool) -> Result<Value, Provid
         }
     };
     if send_tools && !tools.is_empty() {
-        body["tools"] = serde_json::to_value(&tools)
+        body["tools"] = serde_json::to_value(tools)
             .map_err(|e| ProviderError::Internal(format!("tools: {e}")))?;
     }
     let mut options = Map::new();
@@ -174,69 +176,116 @@ fn finish(done_reason: Option<&str>, had_tools: bool) -> FinishReason {
     }
 }
 
-pub(crate) async fn chat(
-    up: &Upstream,
-    route: &Route,
-    req: ChatRequest,
-) -> Result<ChatResponse, ProviderError> {
-    let body = build(route, &req, false)?;
-    let url = Upstream::url(route, "/api/chat")?;
-    let resp: OllamaChat = up.post_json(route, &url, &body).await?;
-    if let Some(err) = resp.error {
-        return Err(upstream_stream_error(route.kind, &err));
-    }
-    let msg = resp.message.unwrap_or_default();
-    let calls: Vec<ToolCall> = msg
-        .tool_calls
-        .iter()
-        .map(|c| ToolCall {
-            id: new_call_id(),
-            kind: "function".to_string(),
-            function: FunctionCall {
-                name: c.function.name.clone(),
-                arguments: arguments_string(&c.function.arguments),
-            },
-        })
-        .collect();
-    let had_tools = !calls.is_empty();
-    Ok(ChatResponse {
-        id: completion_id(),
-        object: "chat.completion".to_string(),
-        created: now_secs(),
-        model: route.model.clone(),
-        choices: vec![Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant".to_string(),
-                content: (!msg.content.is_empty() || !had_tools).then_some(msg.content),
-                tool_calls: had_tools.then_some(calls),
-                extra: Extra::new(),
-            },
-            finish_reason: Some(finish(resp.done_reason.as_deref(), had_tools)),
-            extra: Extra::new(),
-        }],
-        usage: Some(Usage::new(
+/// The Ollama native adapter.
+#[derive(Debug)]
+pub(crate) struct Ollama;
+
+#[async_trait]
+impl Adapter for Ollama {
+    async fn chat(
+        &self,
+        up: &Upstream,
+        route: &Route,
+        req: ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
+        let body = build(route, &req, false)?;
+        let url = Upstream::url(route, "/api/chat")?;
+        let resp: OllamaChat = up.post_json(route, &url, &body).await?;
+        if let Some(err) = resp.error {
+            return Err(upstream_stream_error(route.kind, &err));
+        }
+        let msg = resp.message.unwrap_or_default();
+        let calls: Vec<ToolCall> = msg
+            .tool_calls
+            .iter()
+            .map(|c| ToolCall {
+                id: new_call_id(),
+                kind: "function".to_string(),
+                function: FunctionCall {
+                    name: c.function.name.clone(),
+                    arguments: arguments_string(&c.function.arguments),
+                },
+            })
+            .collect();
+        let finish = finish(resp.done_reason.as_deref(), !calls.is_empty());
+        let usage = Usage::new(
             resp.prompt_eval_count.unwrap_or(0),
             resp.eval_count.unwrap_or(0),
-        )),
-        extra: Extra::new(),
-    })
+        );
+        Ok(one_choice(&req, msg.content, calls, finish, Some(usage)))
+    }
+
+    async fn chat_stream(
+        &self,
+        up: &Upstream,
+        route: &Route,
+        req: ChatRequest,
+    ) -> Result<FrameStream, ProviderError> {
+        let body = build(route, &req, true)?;
+        let url = Upstream::url(route, "/api/chat")?;
+        let bytes = up.post_stream(route, &url, &body).await?;
+        let tr = OllamaNdjson {
+            provider: route.kind,
+            head: ChunkHead::new(&req),
+            tool_calls: 0,
+        };
+        Ok(translate(lines(bytes, up.limits().max_response_body), tr))
+    }
+
+    async fn models(&self, up: &Upstream, route: &Route) -> Result<ModelList, ProviderError> {
+        let url = Upstream::url(route, "/api/tags")?;
+        let tags: OllamaTags = up.get_json(route, &url).await?;
+        let models = tags
+            .models
+            .into_iter()
+            .filter_map(|m| m.name.or(m.model))
+            .map(|name| ModelObject::new(name, "ollama"))
+            .collect();
+        Ok(ModelList::new(models))
+    }
+
+    async fn embeddings(
+        &self,
+        up: &Upstream,
+        route: &Route,
+        req: EmbeddingsRequest,
+    ) -> Result<EmbeddingsResponse, ProviderError> {
+        req.check_native(route.kind)?;
+        let texts = req.texts(route.kind)?;
+        let model = model_of(&req.model);
+        let mut body = json!({"model": model, "input": texts});
+        if let Some(d) = req.dimensions {
+            body["dimensions"] = json!(d);
+        }
+        let url = Upstream::url(route, "/api/embed")?;
+        let resp: OllamaEmbed = up.post_json(route, &url, &body).await?;
+        Ok(EmbeddingsResponse::from_vectors(
+            model,
+            resp.embeddings,
+            req.wants_base64(),
+            Some(Usage::new(resp.prompt_eval_count.unwrap_or(0), 0)),
+        ))
+    }
 }
 
-pub(crate) async fn chat_stream(
-    up: &Upstream,
-    route: &Route,
-    req: ChatRequest,
-) -> Result<ChatStream, ProviderError> {
-    let body = build(route, &req, true)?;
-    let url = Upstream::url(route, "/api/chat")?;
-    let bytes = up.post_stream(route, &url, &body).await?;
-    let tr = OllamaNdjson {
-        provider: route.kind,
-        head: ChunkHead::new(route),
-        tool_calls: 0,
-    };
-    Ok(translate(lines(bytes, up.limits().max_response_body), tr))
+#[derive(Debug, Deserialize)]
+struct OllamaTags {
+    models: Vec<OllamaTag>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OllamaTag {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OllamaEmbed {
+    embeddings: Vec<Vec<f32>>,
+    #[serde(default)]
+    prompt_eval_count: Option<u64>,
 }
 
 fn upstream_stream_error(provider: ProviderKind, err: &Value) -> ProviderError {
@@ -263,13 +312,17 @@ impl OllamaNdjson {
 }
 
 impl Translate for OllamaNdjson {
-    type Event = String;
+    type Event = bytes::Bytes;
 
-    fn event(&mut self, line: String, out: &mut Vec<ChatChunk>) -> Result<bool, ProviderError> {
-        if line.trim().is_empty() {
+    fn event(
+        &mut self,
+        line: bytes::Bytes,
+        out: &mut Vec<ChatChunk>,
+    ) -> Result<bool, ProviderError> {
+        if line.trim_ascii().is_empty() {
             return Ok(false);
         }
-        let ev: OllamaChat = serde_json::from_str(&line)
+        let ev: OllamaChat = serde_json::from_slice(&line)
             .map_err(|e| ProviderError::protocol(self.provider, format!("bad NDJSON line: {e}")))?;
         if let Some(err) = &ev.error {
             return Err(upstream_stream_error(self.provider, err));
@@ -319,54 +372,4 @@ impl Translate for OllamaNdjson {
             "stream ended before `done`",
         ))
     }
-}
-
-pub(crate) async fn models(up: &Upstream, route: &Route) -> Result<ModelList, ProviderError> {
-    let url = Upstream::url(route, "/api/tags")?;
-    let v: Value = up.get_json(route, &url).await?;
-    let models = v
-        .get("models")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ProviderError::protocol(route.kind, "tag list without `models`"))?
-        .iter()
-        .filter_map(|m| {
-            m.get("name")
-                .or_else(|| m.get("model"))
-                .and_then(Value::as_str)
-        })
-        .map(|name| ModelObject::new(name, "ollama"))
-        .collect();
-    Ok(ModelList::new(models))
-}
-
-pub(crate) async fn embeddings(
-    up: &Upstream,
-    route: &Route,
-    req: EmbeddingsRequest,
-) -> Result<EmbeddingsResponse, ProviderError> {
-    req.check_native(route.kind)?;
-    let texts = req.texts(route.kind)?;
-    let mut body = json!({"model": route.model, "input": texts});
-    if let Some(d) = req.dimensions {
-        body["dimensions"] = json!(d);
-    }
-    let url = Upstream::url(route, "/api/embed")?;
-    let v: Value = up.post_json(route, &url, &body).await?;
-    let vectors: Vec<Vec<f32>> = v
-        .get("embeddings")
-        .cloned()
-        .and_then(|e| serde_json::from_value(e).ok())
-        .ok_or_else(|| {
-            ProviderError::protocol(route.kind, "embed response without `embeddings`")
-        })?;
-    let prompt = v
-        .get("prompt_eval_count")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    Ok(EmbeddingsResponse::from_vectors(
-        &route.model,
-        vectors,
-        req.wants_base64(),
-        Some(Usage::new(prompt, 0)),
-    ))
 }

@@ -1,130 +1,96 @@
 //! OpenAI-compatible upstreams (OpenAI, NVIDIA, vLLM, any compatible endpoint).
 //!
-//! The request is passed through, unknown fields included, with the model forced to the
-//! route's; streamed chunks are parsed, checked and re-emitted.
+//! The request is passed through, unknown fields included (its model already forced);
+//! buffered answers are decoded into the OpenAI types, streams are passed through byte for
+//! byte ([`crate::passthrough`]).
 
-use serde_json::Value;
+use async_trait::async_trait;
+use serde::Deserialize;
 
+use super::Adapter;
 use crate::error::ProviderError;
-use crate::kind::ProviderKind;
+use crate::passthrough::passthrough;
 use crate::route::Route;
-use crate::stream::{ChatStream, SseEvent, Translate, lines, sse_events, translate};
+use crate::stream::FrameStream;
 use crate::types::{
-    ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, ModelList,
-    ModelObject,
+    ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, ModelList, ModelObject,
 };
-use crate::upstream::{Upstream, extract_message};
+use crate::upstream::Upstream;
 
-pub(crate) async fn chat(
-    up: &Upstream,
-    route: &Route,
-    mut req: ChatRequest,
-) -> Result<ChatResponse, ProviderError> {
-    req.model = Some(route.model.clone());
-    req.stream = None;
-    req.stream_options = None;
-    let url = Upstream::url(route, "/chat/completions")?;
-    up.post_json(route, &url, &req).await
+/// The OpenAI chat-completions adapter.
+#[derive(Debug)]
+pub(crate) struct OpenAi;
+
+/// `GET /models` as OpenAI-compatible servers answer it (fields beyond these vary).
+#[derive(Deserialize)]
+struct WireModels {
+    data: Vec<WireModel>,
 }
 
-pub(crate) async fn chat_stream(
-    up: &Upstream,
-    route: &Route,
-    mut req: ChatRequest,
-) -> Result<ChatStream, ProviderError> {
-    req.model = Some(route.model.clone());
-    req.stream = Some(true);
-    let url = Upstream::url(route, "/chat/completions")?;
-    let bytes = up.post_stream(route, &url, &req).await?;
-    let events = sse_events(lines(bytes, up.limits().max_response_body));
-    Ok(translate(
-        events,
-        OpenAiSse {
-            provider: route.kind,
-            finished: false,
-        },
-    ))
+#[derive(Deserialize)]
+struct WireModel {
+    id: String,
+    #[serde(default)]
+    owned_by: Option<String>,
+    #[serde(default)]
+    created: Option<u64>,
 }
 
-pub(crate) async fn models(up: &Upstream, route: &Route) -> Result<ModelList, ProviderError> {
-    let url = Upstream::url(route, "/models")?;
-    let v: Value = up.get_json(route, &url).await?;
-    let data = v
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ProviderError::protocol(route.kind, "model list without `data`"))?;
-    let models = data
-        .iter()
-        .filter_map(|m| {
-            let id = m.get("id")?.as_str()?;
-            let mut obj = ModelObject::new(
-                id,
-                m.get("owned_by")
-                    .and_then(Value::as_str)
-                    .unwrap_or(route.kind.as_str()),
-            );
-            obj.created = m.get("created").and_then(Value::as_u64).unwrap_or(0);
-            Some(obj)
-        })
-        .collect();
-    Ok(ModelList::new(models))
-}
-
-pub(crate) async fn embeddings(
-    up: &Upstream,
-    route: &Route,
-    mut req: EmbeddingsRequest,
-) -> Result<EmbeddingsResponse, ProviderError> {
-    req.model = Some(route.model.clone());
-    let url = Upstream::url(route, "/embeddings")?;
-    up.post_json(route, &url, &req).await
-}
-
-/// Validates OpenAI SSE chunks and watches for completion.
-struct OpenAiSse {
-    provider: ProviderKind,
-    finished: bool,
-}
-
-impl Translate for OpenAiSse {
-    type Event = SseEvent;
-
-    fn event(&mut self, ev: SseEvent, out: &mut Vec<ChatChunk>) -> Result<bool, ProviderError> {
-        let data = ev.data.trim();
-        if data == "[DONE]" {
-            return Ok(true);
-        }
-        if data.is_empty() {
-            return Ok(false);
-        }
-        let value: Value = serde_json::from_str(data)
-            .map_err(|e| ProviderError::protocol(self.provider, format!("bad chunk: {e}")))?;
-        if value.get("error").is_some() {
-            return Err(ProviderError::protocol(
-                self.provider,
-                format!(
-                    "upstream stream error: {}",
-                    extract_message(data.as_bytes())
-                ),
-            ));
-        }
-        let chunk: ChatChunk = serde_json::from_value(value)
-            .map_err(|e| ProviderError::protocol(self.provider, format!("bad chunk: {e}")))?;
-        if chunk.choices.iter().any(|c| c.finish_reason.is_some()) {
-            self.finished = true;
-        }
-        out.push(chunk);
-        Ok(false)
+#[async_trait]
+impl Adapter for OpenAi {
+    async fn chat(
+        &self,
+        up: &Upstream,
+        route: &Route,
+        mut req: ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
+        req.stream = None;
+        req.stream_options = None;
+        let url = Upstream::url(route, "/chat/completions")?;
+        up.post_json(route, &url, &req).await
     }
 
-    fn end(&mut self, _out: &mut Vec<ChatChunk>) -> Result<(), ProviderError> {
-        if self.finished {
-            Ok(())
-        } else {
-            Err(ProviderError::protocol(
-                self.provider,
-                "stream ended before the completion finished",
-            ))
-        }
+    async fn chat_stream(
+        &self,
+        up: &Upstream,
+        route: &Route,
+        mut req: ChatRequest,
+    ) -> Result<FrameStream, ProviderError> {
+        req.stream = Some(true);
+        let url = Upstream::url(route, "/chat/completions")?;
+        let bytes = up.post_stream(route, &url, &req).await?;
+        Ok(passthrough(
+            bytes,
+            route.kind,
+            up.limits().max_response_body,
+        ))
+    }
+
+    async fn models(&self, up: &Upstream, route: &Route) -> Result<ModelList, ProviderError> {
+        let url = Upstream::url(route, "/models")?;
+        let list: WireModels = up.get_json(route, &url).await?;
+        let models = list
+            .data
+            .into_iter()
+            .map(|m| {
+                let owner = m
+                    .owned_by
+                    .unwrap_or_else(|| route.kind.as_str().to_string());
+                let mut obj = ModelObject::new(m.id, owner);
+                obj.created = m.created.unwrap_or(0);
+                obj
+            })
+            .collect();
+        Ok(ModelList::new(models))
+    }
+
+    async fn embeddings(
+        &self,
+        up: &Upstream,
+        route: &Route,
+        req: EmbeddingsRequest,
+    ) -> Result<EmbeddingsResponse, ProviderError> {
+        let url = Upstream::url(route, "/embeddings")?;
+        up.post_json(route, &url, &req).await
     }
 }

@@ -46,7 +46,10 @@ pub(crate) async fn handle(call: Call) -> Response<Body> {
                 return error(400, "model and input are required");
             }
             let vectors: Vec<Vec<f32>> = texts.iter().map(|t| vector(&call.cfg, t)).collect();
-            let words: u64 = texts.iter().map(|t| crate::adapters::word_count(t)).sum();
+            let words: u64 = texts
+                .iter()
+                .map(|t| crate::adapters::mapping::word_count(t))
+                .sum();
             json_response(
                 200,
                 &json!({"model": model, "embeddings": vectors, "prompt_eval_count": words}),

@@ -192,7 +192,10 @@ fn embeddings(call: &Call) -> Response<Body> {
         );
     }
     let base64 = call.body.get("encoding_format").and_then(Value::as_str) == Some("base64");
-    let words: u64 = texts.iter().map(|t| crate::adapters::word_count(t)).sum();
+    let words: u64 = texts
+        .iter()
+        .map(|t| crate::adapters::mapping::word_count(t))
+        .sum();
     let vectors = texts.iter().map(|t| vector(&call.cfg, t)).collect();
     let resp = EmbeddingsResponse::from_vectors(model, vectors, base64, Some(Usage::new(words, 0)));
     json_response(200, &serde_json::to_value(resp).unwrap_or(Value::Null))

@@ -86,7 +86,7 @@ pub(crate) fn count_words(v: &Value) -> u64 {
             .iter()
             .map(|(k, v)| match v {
                 Value::String(s) if matches!(k.as_str(), "text" | "content" | "system") => {
-                    crate::adapters::word_count(s)
+                    crate::adapters::mapping::word_count(s)
                 }
                 other => count_words(other),
             })

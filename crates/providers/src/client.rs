@@ -3,11 +3,10 @@
 
 use futures::StreamExt;
 
-use crate::adapters::{anthropic, gemini, mock, ollama, openai};
+use crate::adapters;
 use crate::error::ProviderError;
-use crate::kind::NativeApi;
 use crate::route::{Limits, Route};
-use crate::stream::{ChatStream, completion_id, now_secs};
+use crate::stream::{ChatStream, Frame, FrameStream, completion_id, now_secs, sse_chunks};
 use crate::types::{
     ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, Extra, ModelList,
     Usage,
@@ -17,10 +16,11 @@ use crate::upstream::Upstream;
 /// Sends OpenAI-shaped requests along resolved routes.
 ///
 /// Guarantees, whatever the provider:
-/// - the route's model is forced: the caller's `model` is replaced before anything is sent,
-///   and every response and chunk reports the route's model;
+/// - the route's model is forced ([`force_model`], the one place): the caller's `model` is
+///   replaced before an adapter sees the request;
 /// - only the route's credential is sent, in the provider's auth style; nothing of the
 ///   caller's request headers is forwarded (the client never sees them);
+/// - what the profile's [`crate::Capabilities`] lack is refused before anything is sent;
 /// - buffered upstream bodies are capped ([`Limits::max_response_body`]) and bounded by the
 ///   route's `timeout`; streams are bounded by the route's `idle_timeout` between pieces,
 ///   never by a total timeout;
@@ -57,50 +57,57 @@ impl InferenceClient {
         route: &Route,
         req: ChatRequest,
     ) -> Result<ChatResponse, ProviderError> {
-        validate(&req)?;
-        let up = &self.up;
-        let mut resp = match route.profile().native_api {
-            NativeApi::OpenAiChat => openai::chat(up, route, req).await?,
-            NativeApi::OllamaChat => ollama::chat(up, route, req).await?,
-            NativeApi::GeminiGenerate => gemini::chat(up, route, req).await?,
-            NativeApi::AnthropicMessages => anthropic::chat(up, route, req).await?,
-            NativeApi::Mock => mock::chat(route, req).await?,
-        };
-        resp.model = route.model.clone();
-        Ok(resp)
+        let req = prepare_chat(route, req)?;
+        adapters::of(route).chat(&self.up, route, req).await
     }
 
-    /// A streamed chat completion. Errors before the upstream accepted the request are
-    /// returned here (with their HTTP mapping); later failures arrive as the stream's last
-    /// item.
+    /// A streamed chat completion as typed chunks. Errors before the upstream accepted the
+    /// request are returned here (with their HTTP mapping); later failures arrive as the
+    /// stream's last item.
     pub async fn chat_stream(
         &self,
         route: &Route,
         req: ChatRequest,
     ) -> Result<ChatStream, ProviderError> {
-        validate(&req)?;
+        let kind = route.kind;
+        let frames = self.frames(route, req).await?;
+        Ok(Box::pin(
+            frames
+                .flat_map(move |frame| {
+                    let items = match frame {
+                        Ok(Frame::Chunk(c)) => vec![Ok(c)],
+                        Ok(Frame::Sse(bytes)) => sse_chunks(kind, &bytes),
+                        Err(e) => vec![Err(e)],
+                    };
+                    futures::stream::iter(items)
+                })
+                .scan(false, |failed, item| {
+                    // Nothing after the first error.
+                    let out = (!*failed).then_some(item);
+                    *failed = *failed || out.as_ref().is_some_and(Result::is_err);
+                    futures::future::ready(out)
+                }),
+        ))
+    }
+
+    /// A streamed chat completion as the adapter produces it (pass-through SSE for
+    /// OpenAI-compatible upstreams, typed chunks otherwise), usage rule applied.
+    pub(crate) async fn frames(
+        &self,
+        route: &Route,
+        req: ChatRequest,
+    ) -> Result<FrameStream, ProviderError> {
         let include_usage = req.include_usage();
-        let up = &self.up;
-        let inner = match route.profile().native_api {
-            NativeApi::OpenAiChat => openai::chat_stream(up, route, req).await?,
-            NativeApi::OllamaChat => ollama::chat_stream(up, route, req).await?,
-            NativeApi::GeminiGenerate => gemini::chat_stream(up, route, req).await?,
-            NativeApi::AnthropicMessages => anthropic::chat_stream(up, route, req).await?,
-            NativeApi::Mock => mock::chat_stream(route, req).await?,
-        };
-        Ok(finalize(inner, route.model.clone(), include_usage))
+        let req = prepare_chat(route, req)?;
+        let frames = adapters::of(route)
+            .chat_stream(&self.up, route, req)
+            .await?;
+        Ok(usage_last(frames, include_usage))
     }
 
     /// The upstream's model list, in OpenAI shape.
     pub async fn models(&self, route: &Route) -> Result<ModelList, ProviderError> {
-        let up = &self.up;
-        match route.profile().native_api {
-            NativeApi::OpenAiChat => openai::models(up, route).await,
-            NativeApi::OllamaChat => ollama::models(up, route).await,
-            NativeApi::GeminiGenerate => gemini::models(up, route).await,
-            NativeApi::AnthropicMessages => anthropic::models(up, route).await,
-            NativeApi::Mock => Ok(mock::models(route)),
-        }
+        adapters::of(route).models(&self.up, route).await
     }
 
     /// Embeddings with the route's model; [`ProviderError::NoEmbeddings`] when the provider
@@ -108,25 +115,23 @@ impl InferenceClient {
     pub async fn embeddings(
         &self,
         route: &Route,
-        req: EmbeddingsRequest,
+        mut req: EmbeddingsRequest,
     ) -> Result<EmbeddingsResponse, ProviderError> {
-        if !route.profile().has_embeddings {
+        if !route.profile().caps.embeddings {
             return Err(ProviderError::NoEmbeddings(route.kind));
         }
-        let up = &self.up;
-        let mut resp = match route.profile().native_api {
-            NativeApi::OpenAiChat => openai::embeddings(up, route, req).await?,
-            NativeApi::OllamaChat => ollama::embeddings(up, route, req).await?,
-            NativeApi::GeminiGenerate => gemini::embeddings(up, route, req).await?,
-            NativeApi::AnthropicMessages => return Err(ProviderError::NoEmbeddings(route.kind)),
-            NativeApi::Mock => mock::embeddings(route, &req)?,
-        };
-        resp.model = route.model.clone();
-        Ok(resp)
+        force_model(route, &mut req.model);
+        adapters::of(route).embeddings(&self.up, route, req).await
     }
 }
 
-fn validate(req: &ChatRequest) -> Result<(), ProviderError> {
+/// The one place the route's model is forced: whatever the caller named is replaced, and
+/// adapters build their upstream requests and report their answers from this value.
+fn force_model(route: &Route, model: &mut Option<String>) {
+    *model = Some(route.model.clone());
+}
+
+fn prepare_chat(route: &Route, mut req: ChatRequest) -> Result<ChatRequest, ProviderError> {
     if req.messages.is_empty() {
         return Err(ProviderError::InvalidRequest(
             "`messages` must contain at least one message".into(),
@@ -137,29 +142,34 @@ fn validate(req: &ChatRequest) -> Result<(), ProviderError> {
             "`n` must be at least 1".into(),
         ));
     }
-    Ok(())
+    let wants_tools = req.tools.as_ref().is_some_and(|t| !t.is_empty());
+    if wants_tools && !route.profile().caps.tools {
+        return Err(ProviderError::unsupported(route.kind, "tools"));
+    }
+    force_model(route, &mut req.model);
+    Ok(req)
 }
 
-struct Finalize {
-    inner: ChatStream,
-    model: String,
+struct UsageLast {
+    inner: FrameStream,
     include_usage: bool,
     usage: Option<Usage>,
     id: Option<String>,
     created: u64,
+    model: String,
     done: bool,
 }
 
-/// Forces the model on every chunk and moves usage into one final, choice-less chunk
-/// (only when the caller asked for it).
-fn finalize(inner: ChatStream, model: String, include_usage: bool) -> ChatStream {
-    let state = Finalize {
+/// Moves the usage of translated chunks into one final, choice-less chunk (only when the
+/// caller asked for it). Pass-through SSE is left alone: its upstream follows the same rule.
+fn usage_last(inner: FrameStream, include_usage: bool) -> FrameStream {
+    let state = UsageLast {
         inner,
-        model,
         include_usage,
         usage: None,
         id: None,
         created: 0,
+        model: String::new(),
         done: false,
     };
     Box::pin(futures::stream::unfold(state, |mut st| async move {
@@ -168,11 +178,11 @@ fn finalize(inner: ChatStream, model: String, include_usage: bool) -> ChatStream
         }
         loop {
             match st.inner.next().await {
-                Some(Ok(mut chunk)) => {
-                    chunk.model.clone_from(&st.model);
+                Some(Ok(Frame::Chunk(mut chunk))) => {
                     if st.id.is_none() {
                         st.id = Some(chunk.id.clone());
                         st.created = chunk.created;
+                        st.model.clone_from(&chunk.model);
                     }
                     if let Some(u) = chunk.usage.take() {
                         st.usage = Some(u);
@@ -180,29 +190,29 @@ fn finalize(inner: ChatStream, model: String, include_usage: bool) -> ChatStream
                     if chunk.choices.is_empty() {
                         continue;
                     }
-                    return Some((Ok(chunk), st));
+                    return Some((Ok(Frame::Chunk(chunk)), st));
                 }
-                Some(Err(e)) => {
-                    st.done = true;
-                    return Some((Err(e), st));
+                Some(other) => {
+                    st.done = other.is_err();
+                    return Some((other, st));
                 }
                 None => {
                     st.done = true;
                     let usage = st.usage.take().filter(|_| st.include_usage)?;
                     let chunk = ChatChunk {
-                        id: st.id.clone().unwrap_or_else(completion_id),
+                        id: st.id.take().unwrap_or_else(completion_id),
                         object: "chat.completion.chunk".to_string(),
                         created: if st.created == 0 {
                             now_secs()
                         } else {
                             st.created
                         },
-                        model: st.model.clone(),
+                        model: std::mem::take(&mut st.model),
                         choices: Vec::new(),
                         usage: Some(usage),
                         extra: Extra::new(),
                     };
-                    return Some((Ok(chunk), st));
+                    return Some((Ok(Frame::Chunk(chunk)), st));
                 }
             }
         }

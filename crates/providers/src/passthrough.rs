@@ -1,0 +1,331 @@
+//! Byte pass-through of an OpenAI-compatible upstream's SSE stream.
+//!
+//! Complete events are forwarded exactly as they arrived (a slice of the read buffer, no
+//! parse, no re-encode); only an event's framing is looked at, plus three cheap byte
+//! searches per event: `data: [DONE]` (the end; not forwarded, the service writes its own),
+//! a top-level `"error"` (parsed only then, and ended with an error), and a non-null
+//! `"finish_reason"` (a stream that ends without `[DONE]` but after a finish is complete).
+//! The final usage chunk is the one event parsed in full, to log the usage.
+//!
+//! A partial event is held back until its blank line arrives, so a failure mid-stream is
+//! always appended after whole events and the caller's SSE stays well formed.
+
+use std::sync::LazyLock;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use memchr::memmem::Finder;
+use serde::Deserialize;
+
+use crate::error::ProviderError;
+use crate::kind::ProviderKind;
+use crate::stream::{ByteStream, Frame, FrameStream};
+use crate::types::Usage;
+use crate::upstream::extract_message;
+
+static ERROR_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"error\""));
+static FINISH_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"finish_reason\":"));
+static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\":"));
+
+/// Forwards `bytes` as [`Frame::Sse`] pieces of whole events; `max_event` bounds one event.
+pub(crate) fn passthrough(
+    bytes: ByteStream,
+    provider: ProviderKind,
+    max_event: usize,
+) -> FrameStream {
+    let scan = Scan {
+        inner: bytes,
+        buf: BytesMut::new(),
+        provider,
+        max_event,
+        finished: false,
+        usage: None,
+        ended: false,
+    };
+    Box::pin(futures::stream::unfold(scan, |mut st| async move {
+        loop {
+            if st.ended {
+                return None;
+            }
+            let step = match st.inner.next().await {
+                Some(Ok(bytes)) => st.feed(bytes),
+                Some(Err(e)) => Step::Fail(e),
+                None => st.close(),
+            };
+            match step {
+                Step::More(Some(out)) => return Some((Ok(Frame::Sse(out)), st)),
+                Step::More(None) => {}
+                Step::Done(out) => {
+                    st.ended = true;
+                    st.log_usage();
+                    match out {
+                        Some(out) => return Some((Ok(Frame::Sse(out)), st)),
+                        None => return None,
+                    }
+                }
+                Step::Fail(e) => {
+                    st.ended = true;
+                    return Some((Err(e), st));
+                }
+            }
+        }
+    }))
+}
+
+struct Scan {
+    inner: ByteStream,
+    /// The held-back start of an event whose blank line has not arrived.
+    buf: BytesMut,
+    provider: ProviderKind,
+    max_event: usize,
+    finished: bool,
+    usage: Option<Usage>,
+    ended: bool,
+}
+
+enum Step {
+    /// Forward these whole events (if any) and read on.
+    More(Option<Bytes>),
+    /// The upstream finished; forward these last events (if any).
+    Done(Option<Bytes>),
+    /// The upstream failed.
+    Fail(ProviderError),
+}
+
+/// What one look at a run of bytes found.
+enum Seen {
+    /// Whole events end at this offset; nothing special among them.
+    Upto(usize),
+    /// `data: [DONE]` starts at this offset.
+    Done(usize),
+    /// An error event.
+    Error(ProviderError),
+}
+
+fn non_empty(b: Bytes) -> Option<Bytes> {
+    (!b.is_empty()).then_some(b)
+}
+
+impl Scan {
+    fn feed(&mut self, bytes: Bytes) -> Step {
+        // The usual case: a read holds whole events and is forwarded as a slice of itself.
+        let data = if self.buf.is_empty() {
+            bytes
+        } else {
+            self.buf.extend_from_slice(&bytes);
+            std::mem::take(&mut self.buf).freeze()
+        };
+        match self.look(&data) {
+            Seen::Upto(end) => {
+                self.buf.extend_from_slice(&data[end..]);
+                self.check_size()
+                    .unwrap_or(Step::More(non_empty(data.slice(..end))))
+            }
+            Seen::Done(at) => Step::Done(non_empty(data.slice(..at))),
+            Seen::Error(e) => Step::Fail(e),
+        }
+    }
+
+    fn check_size(&mut self) -> Option<Step> {
+        (self.buf.len() > self.max_event).then(|| {
+            self.buf.clear();
+            Step::Fail(ProviderError::ResponseTooLarge {
+                limit: self.max_event,
+            })
+        })
+    }
+
+    /// The upstream closed: a last event without its blank line still counts.
+    fn close(&mut self) -> Step {
+        let mut rest = std::mem::take(&mut self.buf);
+        if !rest.iter().all(u8::is_ascii_whitespace) {
+            rest.extend_from_slice(b"\n\n");
+        }
+        let rest = rest.freeze();
+        let tail = match self.look(&rest) {
+            Seen::Done(at) => return Step::Done(non_empty(rest.slice(..at))),
+            Seen::Error(e) => return Step::Fail(e),
+            Seen::Upto(end) => non_empty(rest.slice(..end)),
+        };
+        if self.finished {
+            Step::Done(tail)
+        } else {
+            Step::Fail(ProviderError::protocol(
+                self.provider,
+                "stream ended before the completion finished",
+            ))
+        }
+    }
+
+    /// Walks the lines of `data`, checking each whole event.
+    fn look(&mut self, data: &[u8]) -> Seen {
+        let mut event_start = 0;
+        let mut line_start = 0;
+        for nl in memchr::memchr_iter(b'\n', data) {
+            let line = &data[line_start..nl];
+            let blank = line.is_empty() || line == b"\r";
+            if blank {
+                if line_start > event_start
+                    && let Some(seen) = self.check(&data[event_start..line_start], event_start)
+                {
+                    return seen;
+                }
+                event_start = nl + 1;
+            }
+            line_start = nl + 1;
+        }
+        Seen::Upto(event_start)
+    }
+
+    /// Checks one whole event (its lines, without the blank line) starting at `at`.
+    fn check(&mut self, event: &[u8], at: usize) -> Option<Seen> {
+        let payload = data_of(event);
+        if payload.trim_ascii() == b"[DONE]" {
+            return Some(Seen::Done(at));
+        }
+        if ERROR_KEY.find(event).is_some() && is_error(&payload) {
+            return Some(Seen::Error(ProviderError::protocol(
+                self.provider,
+                format!("upstream stream error: {}", extract_message(&payload)),
+            )));
+        }
+        if !self.finished && value_starts(event, &FINISH_KEY, b'"') {
+            self.finished = true;
+        }
+        if value_starts(event, &USAGE_KEY, b'{') {
+            #[derive(Deserialize)]
+            struct UsageOnly {
+                usage: Usage,
+            }
+            if let Ok(u) = serde_json::from_slice::<UsageOnly>(&payload) {
+                self.usage = Some(u.usage);
+            }
+        }
+        None
+    }
+
+    fn log_usage(&self) {
+        if let Some(u) = &self.usage {
+            tracing::debug!(
+                provider = %self.provider,
+                prompt_tokens = u.prompt_tokens,
+                completion_tokens = u.completion_tokens,
+                "stream usage"
+            );
+        }
+    }
+}
+
+/// The `data:` payload of an event: borrowed for the usual single line, joined otherwise.
+fn data_of(event: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut lines = event
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter_map(|l| l.strip_prefix(b"data:"))
+        .map(|v| v.strip_prefix(b" ").unwrap_or(v));
+    let Some(first) = lines.next() else {
+        return std::borrow::Cow::Borrowed(&[]);
+    };
+    let mut joined: Option<Vec<u8>> = None;
+    for more in lines {
+        let j = joined.get_or_insert_with(|| first.to_vec());
+        j.push(b'\n');
+        j.extend_from_slice(more);
+    }
+    match joined {
+        Some(j) => std::borrow::Cow::Owned(j),
+        None => std::borrow::Cow::Borrowed(first),
+    }
+}
+
+/// Whether a key found by `key` is followed (after blanks) by `first`.
+fn value_starts(event: &[u8], key: &Finder<'_>, first: u8) -> bool {
+    key.find_iter(event).any(|at| {
+        event[at + key.needle().len()..]
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            == Some(&first)
+    })
+}
+
+/// Whether the payload is an object with a top-level `error` (the rare, parsed path).
+fn is_error(payload: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(payload)
+        .is_ok_and(|obj| obj.get("error").is_some_and(|e| !e.is_null()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(parts: &[&'static str]) -> Vec<Result<Bytes, ProviderError>> {
+        let items: Vec<Result<Bytes, ProviderError>> = parts
+            .iter()
+            .map(|p| Ok(Bytes::from_static(p.as_bytes())))
+            .collect();
+        let frames = passthrough(
+            Box::pin(futures::stream::iter(items)),
+            ProviderKind::OpenAiApi,
+            1000,
+        );
+        futures::executor::block_on(frames.collect::<Vec<_>>())
+            .into_iter()
+            .map(|f| {
+                f.map(|f| match f {
+                    Frame::Sse(b) => b,
+                    Frame::Chunk(_) => Bytes::new(),
+                })
+            })
+            .collect()
+    }
+
+    const A: &str =
+        "data: {\"choices\":[{\"delta\":{\"content\":\"a\"},\"finish_reason\":null}]}\n\n";
+    const FIN: &str = "data: {\"choices\":[{\"delta\":{},\"finish_reason\": \"stop\"}]}\n\n";
+
+    #[test]
+    fn whole_events_pass_unchanged_and_done_is_dropped() {
+        let got = run(&[A, FIN, "data: [DONE]\n\n"]);
+        let text: Vec<_> = got.into_iter().map(Result::unwrap).collect();
+        assert_eq!(text, vec![Bytes::from(A), Bytes::from(FIN)]);
+    }
+
+    #[test]
+    fn split_events_are_held_back_until_whole() {
+        let (a1, a2) = A.split_at(10);
+        let got = run(&[a1, a2, "data: [DO", "NE]\r\n\r\n"]);
+        let text: Vec<_> = got.into_iter().map(Result::unwrap).collect();
+        assert_eq!(text, vec![Bytes::from(A)]);
+    }
+
+    #[test]
+    fn a_cut_after_whole_events_is_an_error() {
+        let got = run(&[A, "data: {\"choi"]);
+        assert_eq!(got.len(), 2);
+        assert!(matches!(&got[1], Err(ProviderError::Protocol { .. })));
+    }
+
+    #[test]
+    fn an_end_after_a_finish_without_done_is_complete() {
+        let got = run(&[A, FIN]);
+        assert!(got.iter().all(Result::is_ok), "{got:?}");
+    }
+
+    #[test]
+    fn an_error_event_ends_the_stream_with_its_message() {
+        let got = run(&[A, "data: {\"error\":{\"message\":\"overloaded\"}}\n\n", FIN]);
+        match &got[..] {
+            [Ok(_), Err(ProviderError::Protocol { detail, .. })] => {
+                assert!(detail.contains("overloaded"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn content_mentioning_error_is_not_an_error() {
+        let ev = "data: {\"choices\":[{\"delta\":{\"content\":\"error\"},\"finish_reason\":\"stop\"}]}\n\n";
+        let got = run(&[ev, "data: [DONE]\n\n"]);
+        assert!(got.iter().all(Result::is_ok), "{got:?}");
+    }
+}
