@@ -123,7 +123,14 @@ where
         .collect()
 }
 
-fn route_of(rec: &SandboxRecord) -> Result<Route, GatewayError> {
+/// The stored route with the gateway's upstream timeouts.
+fn route_of(rec: &SandboxRecord, opts: &GatewayOptions) -> Result<Route, GatewayError> {
+    Ok(stored_route(rec)?
+        .with_timeout(opts.upstream_timeout)
+        .with_idle_timeout(opts.upstream_idle_timeout))
+}
+
+fn stored_route(rec: &SandboxRecord) -> Result<Route, GatewayError> {
     let kind: ProviderKind =
         rec.provider
             .parse()
@@ -212,7 +219,7 @@ impl Gateway {
         let ctx = Arc::new(SandboxCtx::new(
             rec.name.clone(),
             rec.token.clone(),
-            route_of(&rec)?,
+            route_of(&rec, &self.opts)?,
             policy,
             egress_of(&rec),
             self.shared.clone(),
@@ -447,7 +454,7 @@ impl Gateway {
                     rec.credential = spec.credential;
                     rec.credential_env = spec.credential_env;
                 }
-                route_of(rec)
+                route_of(rec, &self.opts)
             },
             |ctx, route| ctx.set_route(route),
         )

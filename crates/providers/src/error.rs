@@ -70,6 +70,8 @@ pub enum ProviderError {
         message: String,
         /// Whether the upstream rejected the gateway's credential.
         auth: bool,
+        /// The upstream's `Retry-After` in seconds (429/503), passed on to the caller.
+        retry_after: Option<u64>,
     },
     /// The upstream did not answer within the route's timeout (→ 504).
     #[error("upstream {0} did not answer in time")]
@@ -107,6 +109,16 @@ pub enum ProviderError {
     /// Building the HTTP client failed (→ 500).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl ProviderError {
+    /// The upstream's `Retry-After` (seconds), when it sent one with its error status.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::UpstreamStatus { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 fn env_hint(env: Option<&'static str>) -> String {
@@ -265,6 +277,7 @@ mod tests {
             status,
             message: "m".into(),
             auth,
+            retry_after: None,
         }
     }
 
@@ -289,6 +302,7 @@ mod tests {
             status: 400,
             message: "API key not valid: AIzaSECRET".into(),
             auth: true,
+            retry_after: None,
         };
         assert!(!err.client_message().contains("AIzaSECRET"));
         assert_eq!(

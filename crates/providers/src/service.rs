@@ -192,13 +192,20 @@ fn retrieve_model(route: &Route, id: &str) -> Result<Response<Body>, ProviderErr
             status: 404,
             message: format!("model `{id}` is not served by this route"),
             auth: false,
+            retry_after: None,
         })
     }
 }
 
 /// Renders an error as its status plus OpenAI error JSON.
 pub fn error_response(err: &ProviderError) -> Response<Body> {
-    json(err.status(), &err.to_body())
+    let mut resp = json(err.status(), &err.to_body());
+    // An upstream's back-off reaches the caller (429/503 `Retry-After`, delta-seconds).
+    if let Some(secs) = err.retry_after() {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
 }
 
 fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {

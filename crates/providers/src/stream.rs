@@ -17,26 +17,37 @@ pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, ProviderError>
 /// A stream of upstream body bytes.
 pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>;
 
-/// Ends the stream with [`ProviderError::IdleTimeout`] when no piece arrives for `idle`.
-/// There is no total timeout: a slow but steady stream runs as long as it needs.
+/// Ends the stream with [`ProviderError::IdleTimeout`] when it makes no progress for `idle`.
+/// Every stream this wraps is line-framed (SSE, NDJSON), so progress is a piece that ends a
+/// line: bytes that never complete a line (an upstream trickling one byte at a time) do not
+/// reset the timer, or such an upstream would hold the caller forever. There is no total
+/// timeout: a slow but steady stream of lines runs as long as it needs.
 pub(crate) fn with_idle_timeout(
     inner: ByteStream,
     idle: Duration,
     provider: ProviderKind,
 ) -> ByteStream {
+    let start = tokio::time::Instant::now() + idle;
     Box::pin(futures::stream::unfold(
-        (inner, false),
-        move |(mut inner, dead)| async move {
+        (inner, false, start),
+        move |(mut inner, dead, deadline)| async move {
             if dead {
                 return None;
             }
-            match tokio::time::timeout(idle, inner.next()).await {
-                Ok(Some(Ok(b))) => Some((Ok(b), (inner, false))),
-                Ok(Some(Err(e))) => Some((Err(e), (inner, true))),
+            match tokio::time::timeout_at(deadline, inner.next()).await {
+                Ok(Some(Ok(b))) => {
+                    let deadline = if b.contains(&b'\n') {
+                        tokio::time::Instant::now() + idle
+                    } else {
+                        deadline
+                    };
+                    Some((Ok(b), (inner, false, deadline)))
+                }
+                Ok(Some(Err(e))) => Some((Err(e), (inner, true, deadline))),
                 Ok(None) => None,
                 Err(_) => Some((
                     Err(ProviderError::IdleTimeout { provider, idle }),
-                    (inner, true),
+                    (inner, true, deadline),
                 )),
             }
         },
