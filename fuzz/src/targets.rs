@@ -9,8 +9,11 @@ use sandgate_core::frame::Frame;
 use sandgate_core::signature::verify_device_proof;
 use sandgate_gateway::egress::{Host, HostRule, Target};
 
-/// The target names, as `fuzz/corpus/<name>/` and `cargo fuzz run <name>` spell them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target: its name (as `fuzz/corpus/<name>/` and `cargo fuzz run <name>` spell it) and body.
+pub type FuzzTarget = (&'static str, fn(&[u8]));
+
+/// Every target.
+pub const TARGETS: &[FuzzTarget] = &[
     ("frame", frame),
     ("connect_params", connect_params),
     ("device_proof", device_proof),
