@@ -1,6 +1,7 @@
 //! `inference set --model` on a sandbox whose key came from the environment at onboarding, with
 //! that variable no longer set: the stored key is kept, the model switches, and the next turn
 //! reaches the upstream with the new model and the original key.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "seed_support/mod.rs"]
 mod seed_support;

@@ -29,6 +29,7 @@ use crate::sandbox::SandboxCtx;
 use crate::shared::{Shared, now_ms};
 mod attach;
 mod egress_ops;
+mod recover;
 
 pub use crate::spec::{GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec};
 use crate::{fsutil, inference, ws};
@@ -118,7 +119,14 @@ where
         .collect()
 }
 
-fn route_of(rec: &SandboxRecord) -> Result<Route, GatewayError> {
+/// The stored route with the gateway's upstream timeouts.
+fn route_of(rec: &SandboxRecord, opts: &GatewayOptions) -> Result<Route, GatewayError> {
+    Ok(stored_route(rec)?
+        .with_timeout(opts.upstream_timeout)
+        .with_idle_timeout(opts.upstream_idle_timeout))
+}
+
+fn stored_route(rec: &SandboxRecord) -> Result<Route, GatewayError> {
     let kind: ProviderKind =
         rec.provider
             .parse()
@@ -174,7 +182,8 @@ impl Gateway {
             sandboxes: Mutex::new(BTreeMap::new()),
             started_at_ms: now_ms(),
         };
-        for rec in gw.shared.registry.sandboxes().await? {
+        let stored = gw.shared.registry.sandboxes().await?;
+        for rec in stored.iter().cloned() {
             let tcp = gw.bind(rec.port).await?;
             let running = gw.start(rec, tcp)?;
             gw.sandboxes
@@ -182,6 +191,8 @@ impl Gateway {
                 .await
                 .insert(running.record.name.clone(), running);
         }
+        // A crash may have interrupted a create or a destroy: finish it before serving.
+        gw.recover(&stored).await?;
         Ok(gw)
     }
 
@@ -204,7 +215,7 @@ impl Gateway {
         let ctx = Arc::new(SandboxCtx::new(
             rec.name.clone(),
             rec.token.clone(),
-            route_of(&rec)?,
+            route_of(&rec, &self.opts)?,
             policy,
             egress_of(&rec),
             self.shared.clone(),
@@ -331,8 +342,16 @@ impl Gateway {
         let dir = self.device_dir(&rec.name);
         std::fs::create_dir_all(dir.join("openclaw"))
             .map_err(io(format!("create {}", dir.display())))?;
-        let identity = DeviceIdentity::generate();
-        identity.save(&dir.join("device.json"))?;
+        // An identity left by a create that a crash interrupted is reused (it may already be
+        // paired); otherwise a new one is made.
+        let identity = match DeviceIdentity::load(&dir.join("device.json")) {
+            Ok(id) => id,
+            Err(_) => {
+                let id = DeviceIdentity::generate();
+                id.save(&dir.join("device.json"))?;
+                id
+            }
+        };
         let policy = policy_of(rec);
         let attempt = ConnectAttempt {
             sandbox: rec.name.clone(),
@@ -386,21 +405,10 @@ impl Gateway {
             .ctx
             .close_all(CloseCode::AuthChanged, close_reasons::SANDBOX_DESTROYED);
         running.stop().await;
+        // The registry row is the commit point; if a crash stops us after it, `recover`
+        // finishes the purge and the removal at the next open.
         self.shared.registry.delete(name).await?;
-        for dev in self
-            .shared
-            .pairing
-            .list(name)
-            .await
-            .map(|l| l.paired)
-            .unwrap_or_default()
-        {
-            let _ = self
-                .shared
-                .pairing
-                .remove_device(name, &dev.device_id, &Approver::HostAdmin)
-                .await;
-        }
+        self.purge_pairing(name).await;
         let dir = self.device_dir(name);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io(format!("remove {}", dir.display())))?;
@@ -442,7 +450,7 @@ impl Gateway {
                     rec.credential = spec.credential;
                     rec.credential_env = spec.credential_env;
                 }
-                route_of(rec)
+                route_of(rec, &self.opts)
             },
             |ctx, route| ctx.set_route(route),
         )

@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use sandgate_providers::ProviderKind;
 use serde::Serialize;
@@ -25,6 +26,12 @@ pub struct GatewayOptions {
     /// Timeouts and the per-sandbox connection cap of the listeners ([`Limits::default`]
     /// unless an embedder or a test sets them).
     pub limits: Limits,
+    /// Upstream inference timeouts applied to every sandbox's route: the buffered call (and
+    /// the wait for a stream's response head), and the idle gap allowed inside a stream.
+    /// The providers' defaults (120 s each) unless an embedder or a test sets them.
+    pub upstream_timeout: Duration,
+    /// See [`GatewayOptions::upstream_timeout`].
+    pub upstream_idle_timeout: Duration,
 }
 
 impl GatewayOptions {
@@ -36,6 +43,8 @@ impl GatewayOptions {
             resolver: Resolver::default(),
             tunnel: TunnelTimeouts::default(),
             limits: Limits::default(),
+            upstream_timeout: sandgate_providers::route::DEFAULT_TIMEOUT,
+            upstream_idle_timeout: sandgate_providers::route::DEFAULT_IDLE_TIMEOUT,
         }
     }
 

@@ -72,6 +72,8 @@ pub enum ProviderError {
         message: String,
         /// Whether the upstream rejected the gateway's credential.
         auth: bool,
+        /// The upstream's `Retry-After` in seconds (429/503), passed on to the caller.
+        retry_after: Option<u64>,
     },
     /// The upstream did not answer within the route's timeout (→ 504).
     #[error("upstream {0} did not answer in time")]
@@ -109,6 +111,16 @@ pub enum ProviderError {
     /// Building the HTTP client failed (→ 500).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl ProviderError {
+    /// The upstream's `Retry-After` (seconds), when it sent one with its error status.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::UpstreamStatus { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 fn env_hint(env: Option<&'static str>) -> String {
@@ -166,7 +178,13 @@ impl ErrorBody {
 
 impl IntoResponse for ProviderError {
     fn into_response(self) -> Response {
-        self.to_body().render(self.status())
+        let mut resp = self.to_body().render(self.status());
+        // An upstream's back-off reaches the caller (429/503 `Retry-After`, delta-seconds).
+        if let Some(secs) = self.retry_after() {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     }
 }
 
@@ -296,6 +314,7 @@ mod tests {
             status,
             message: "m".into(),
             auth,
+            retry_after: None,
         }
     }
 
@@ -320,6 +339,7 @@ mod tests {
             status: 400,
             message: "API key not valid: AIzaSECRET".into(),
             auth: true,
+            retry_after: None,
         };
         assert!(!err.client_message().contains("AIzaSECRET"));
         assert_eq!(

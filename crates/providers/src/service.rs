@@ -164,6 +164,7 @@ async fn retrieve_model(Bound(route): Bound, Path(id): Path<String>) -> Response
         status: 404,
         message: format!("model `{id}` is not served by this route"),
         auth: false,
+        retry_after: None,
     };
     failed(&route, "/v1/models/{id}", err)
 }

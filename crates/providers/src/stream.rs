@@ -31,10 +31,11 @@ pub(crate) type FrameStream = Pin<Box<dyn Stream<Item = Result<Frame, ProviderEr
 /// A stream of upstream body bytes.
 pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>;
 
-/// Ends the stream with [`ProviderError::IdleTimeout`] when no piece arrives for `idle`.
-/// There is no total timeout: a slow but steady stream runs as long as it needs. The timer
-/// is armed once and moved on only when it fires early (a piece costs a clock read, not a
-/// timer update).
+/// Ends the stream with [`ProviderError::IdleTimeout`] when it makes no progress for `idle`.
+/// Every stream this wraps is line-framed (SSE, NDJSON), so progress is a piece that ends a
+/// line: bytes that never complete a line (an upstream trickling one byte at a time) do not
+/// reset the timer, or such an upstream would hold the caller forever. There is no total
+/// timeout: a slow but steady stream of lines runs as long as it needs.
 pub(crate) fn with_idle_timeout(
     inner: ByteStream,
     idle: Duration,
@@ -67,7 +68,10 @@ impl Stream for IdleTimeout {
             return Poll::Ready(None);
         }
         if let Poll::Ready(item) = self.inner.as_mut().poll_next(cx) {
-            self.last = tokio::time::Instant::now();
+            // Progress is a completed line; a byte trickle without newlines is not.
+            if matches!(&item, Some(Ok(b)) if b.contains(&b'\n')) {
+                self.last = tokio::time::Instant::now();
+            }
             self.dead = !matches!(item, Some(Ok(_)));
             return Poll::Ready(item);
         }

@@ -136,12 +136,16 @@ impl Upstream {
             .map_err(|e| map_send_error(route, &e))?;
         let status = resp.status();
         if !status.is_success() {
+            let retry = retry_after(resp.headers());
             let body =
                 tokio::time::timeout(route.timeout, read_capped(route, resp, ERROR_BODY_CAP))
                     .await
                     .unwrap_or_else(|_| Ok(Bytes::new()))
                     .unwrap_or_default();
-            return Err(status_error(route, status.as_u16(), &body));
+            return Err(with_retry_after(
+                status_error(route, status.as_u16(), &body),
+                retry,
+            ));
         }
         let bytes = resp
             .bytes_stream()
@@ -159,10 +163,14 @@ impl Upstream {
             let resp = rb.send().await.map_err(|e| map_send_error(route, &e))?;
             let status = resp.status();
             if !status.is_success() {
+                let retry = retry_after(resp.headers());
                 let body = read_capped(route, resp, ERROR_BODY_CAP)
                     .await
                     .unwrap_or_default();
-                return Err(status_error(route, status.as_u16(), &body));
+                return Err(with_retry_after(
+                    status_error(route, status.as_u16(), &body),
+                    retry,
+                ));
             }
             read_capped(route, resp, cap).await
         };
@@ -251,7 +259,26 @@ pub(crate) fn status_error(route: &Route, status: u16, body: &[u8]) -> ProviderE
         status,
         message,
         auth,
+        retry_after: None,
     }
+}
+
+/// `Retry-After` as delta-seconds (the HTTP-date form is not passed on).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn with_retry_after(mut err: ProviderError, secs: Option<u64>) -> ProviderError {
+    if let ProviderError::UpstreamStatus { retry_after, .. } = &mut err {
+        *retry_after = secs;
+    }
+    err
 }
 
 /// The human message of an upstream error body, truncated.

@@ -1,0 +1,3 @@
+//! The fuzz targets' entry points; see `targets.rs`.
+mod targets;
+pub use targets::*;
