@@ -92,7 +92,7 @@ pub fn send<T: Serialize>(
     frame.extend_from_slice(&body);
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut anc = SendAncillaryBuffer::new(&mut space);
-    if !fds.is_empty() && !anc.push(SendAncillaryMessage::ScmRights(fds)) {
+    if fds.len() > MAX_FDS || (!fds.is_empty() && !anc.push(SendAncillaryMessage::ScmRights(fds))) {
         return Err(SandboxError::Protocol(format!(
             "at most {MAX_FDS} fds per frame"
         )));
@@ -172,4 +172,53 @@ fn read_exact(sock: &impl AsFd, mut buf: &mut [u8]) -> Result<(), SandboxError> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn round_trip_with_fds() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        send(&a, &Request::Signal { sig: 15 }, &[r.as_fd()]).unwrap();
+        let (req, fds) = recv::<Request>(&b).unwrap().unwrap();
+        assert!(matches!(req, Request::Signal { sig: 15 }));
+        assert_eq!(fds.len(), 1);
+        drop(a);
+        assert!(
+            recv::<Request>(&b).unwrap().is_none(),
+            "clean EOF between frames"
+        );
+    }
+
+    #[test]
+    fn oversized_truncated_and_malformed_frames_are_typed_errors() {
+        let cases: [&[u8]; 3] = [
+            &u32::MAX.to_le_bytes(),
+            &[10, 0, 0, 0, b'{'],
+            &[3, 0, 0, 0, b'{', b'}', b'x'],
+        ];
+        for bytes in cases {
+            let (mut a, b) = UnixStream::pair().unwrap();
+            a.write_all(bytes).unwrap();
+            drop(a);
+            assert!(
+                matches!(recv::<Request>(&b), Err(SandboxError::Protocol(_))),
+                "{bytes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn too_many_fds_are_refused() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        let fds = [r.as_fd(); MAX_FDS + 1];
+        assert!(send(&a, &Request::Hello, &fds).is_err());
+    }
 }

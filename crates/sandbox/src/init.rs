@@ -115,7 +115,6 @@ fn setup(
             .line()
         );
     };
-    dbg_log("setup");
     rustix::process::umask(Mode::from_raw_mode(0o077));
     let parent = spec
         .control
@@ -228,7 +227,6 @@ impl Init {
                     Err(_) => continue,
                 }
             };
-            dbg_log(&format!("ready {ready:?}"));
             if ready[0] {
                 let got = sig::drain(&self.signals);
                 if got.iter().any(|s| *s != libc::SIGCHLD) {
@@ -267,7 +265,6 @@ impl Init {
             return;
         };
         let msg = control::recv::<Request>(&conn.stream);
-        dbg_log(&format!("conn {id}: {msg:?}"));
         let req = match msg {
             Ok(Some((req, fds))) => (req, fds),
             Ok(None) => return self.close(id),
@@ -377,15 +374,15 @@ impl Init {
         let Some(conn) = self.conns.remove(&id) else {
             return;
         };
-        if let Some(pid) = conn.session {
-            if let Some(entry) = self.sessions.get_mut(&pid) {
-                entry.conn = None;
-                if !entry.detach {
-                    if let Some(p) = Pid::from_raw(pid) {
-                        let _ = rustix::process::kill_process_group(p, Signal::KILL);
-                    }
-                }
-            }
+        let Some(entry) = conn
+            .session
+            .and_then(|pid| self.sessions.get_mut(&pid).map(|e| (pid, e)))
+        else {
+            return;
+        };
+        entry.1.conn = None;
+        if let (false, Some(p)) = (entry.1.detach, Pid::from_raw(entry.0)) {
+            let _ = rustix::process::kill_process_group(p, Signal::KILL);
         }
     }
 
@@ -433,21 +430,5 @@ pub(crate) fn mode_name(mode: IsolationMode) -> &'static str {
         IsolationMode::Full => "full",
         IsolationMode::Landlock => "landlock",
         IsolationMode::None => "none",
-    }
-}
-
-static DBG: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
-fn dbg_log(s: &str) {
-    let f = DBG.get_or_init(|| {
-        std::env::var_os("SGSB_DEBUG_LOG").and_then(|p| {
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(p)
-                .ok()
-        })
-    });
-    if let Some(mut f) = f.as_ref() {
-        let _ = writeln!(f, "{s}");
     }
 }

@@ -35,7 +35,7 @@ fn to_io(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
 
 /// Restricts the init: abstract unix sockets and signals are scoped to the sandbox (ABI >= 6).
 pub(crate) fn restrict_init() -> io::Result<bool> {
-    if kernel_abi().unwrap_or(0) < 6 || std::env::var_os("SGSB_NOSCOPE").is_some() {
+    if kernel_abi().unwrap_or(0) < 6 {
         return Ok(false);
     }
     let status = Ruleset::default()

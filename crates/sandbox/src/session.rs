@@ -46,19 +46,14 @@ impl Session {
     }
     /// Waits until the session ends.
     pub fn wait(self) -> Result<ExitStatusLike, SandboxError> {
-        loop {
-            match control::recv::<Reply>(&self.conn)? {
-                Some((Reply::Exited { status }, _)) => return Ok(status),
-                Some((other, _)) => {
-                    return Err(SandboxError::Protocol(format!(
-                        "unexpected reply while waiting: {other:?}"
-                    )));
-                }
-                None => return Err(SandboxError::Protocol(
-                    "the init closed the connection before the session ended (sandbox stopped?)"
-                        .into(),
-                )),
-            }
+        match control::recv::<Reply>(&self.conn)? {
+            Some((Reply::Exited { status }, _)) => Ok(status),
+            Some((other, _)) => Err(SandboxError::Protocol(format!(
+                "unexpected reply while waiting: {other:?}"
+            ))),
+            None => Err(SandboxError::Protocol(
+                "the init closed the connection before the session ended (sandbox stopped?)".into(),
+            )),
         }
     }
 }
