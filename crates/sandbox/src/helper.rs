@@ -53,6 +53,12 @@ impl Status {
             r#"{"status":"failed","step":"encode","message":"status","unsupported":null}"#.into()
         })
     }
+    /// Writes the line with one `write` (atomic on a pipe below PIPE_BUF), as helper and init share the pipe.
+    pub(crate) fn emit(&self, out: &mut std::fs::File) {
+        let mut line = self.line();
+        line.push('\n');
+        let _ = out.write_all(line.as_bytes());
+    }
     pub(crate) fn from_error(e: &SandboxError) -> Self {
         match e {
             SandboxError::Setup { step, source } => Status::Failed {
@@ -92,7 +98,7 @@ fn helper_main() -> ! {
         Err(_) => std::process::exit(2),
     };
     let fail = |status: &mut std::fs::File, e: SandboxError| -> ! {
-        let _ = writeln!(status, "{}", Status::from_error(&e).line());
+        Status::from_error(&e).emit(status);
         std::process::exit(1)
     };
     if let Err(e) = rustix::process::setsid() {
@@ -151,7 +157,7 @@ fn helper_main() -> ! {
         ),
         Ok(None) => init::run(spec, mode, warnings, status),
         Ok(Some(pid)) => {
-            let _ = writeln!(status, "{}", Status::Pid { pid: pid as u32 }.line());
+            Status::Pid { pid: pid as u32 }.emit(&mut status);
             std::process::exit(0)
         }
     }

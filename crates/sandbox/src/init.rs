@@ -14,7 +14,6 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::process::{Pid, Signal, WaitOptions};
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
@@ -70,14 +69,10 @@ pub(crate) fn run(
     let mut socket = None;
     match setup(spec, mode, warnings, &mut socket, &mut status) {
         Ok(mut init) => {
-            let _ = writeln!(
-                status,
-                "{}",
-                Status::Ready {
-                    report: init.report.clone()
-                }
-                .line()
-            );
+            Status::Ready {
+                report: init.report.clone(),
+            }
+            .emit(&mut status);
             drop(status);
             quiet_stdio();
             init.serve()
@@ -86,7 +81,7 @@ pub(crate) fn run(
             if let Some(s) = &socket {
                 SocketFile::remove(s);
             }
-            let _ = writeln!(status, "{}", Status::from_error(&e).line());
+            Status::from_error(&e).emit(&mut status);
             std::process::exit(1)
         }
     }
@@ -106,14 +101,10 @@ fn setup(
     status: &mut std::fs::File,
 ) -> Result<Init, SandboxError> {
     let progress = |status: &mut std::fs::File, step: &str| {
-        let _ = writeln!(
-            status,
-            "{}",
-            Status::Step {
-                step: step.to_owned()
-            }
-            .line()
-        );
+        Status::Step {
+            step: step.to_owned(),
+        }
+        .emit(status);
     };
     rustix::process::umask(Mode::from_raw_mode(0o077));
     let parent = spec
