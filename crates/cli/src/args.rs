@@ -213,7 +213,9 @@ pub enum SandboxAction {
 }
 
 /// How `connect`/`exec` isolate the process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Isolation {
     /// The best the kernel allows, said out loud when it is less than full.

@@ -120,12 +120,12 @@ pub fn sandbox_env(paths: &EnvPaths, view: &SandboxView, token: &str) -> Vec<(St
     vars.push(("NODE_EXTRA_CA_CERTS".into(), gateway_ca));
     vars.push((
         "OPENCLAW_STATE_DIR".into(),
-        state.sandbox_openclaw_dir(&view.name).display().to_string(),
+        paths.openclaw_dir.display().to_string(),
     ));
     vars.push(("SANDGATE_SANDBOX".into(), view.name.clone()));
     vars.push((
         "SANDGATE_STATE_DIR".into(),
-        state.root().display().to_string(),
+        paths.state_dir.display().to_string(),
     ));
     vars
 }

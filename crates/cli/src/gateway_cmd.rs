@@ -161,7 +161,8 @@ const DAEMON_ENV: &[&str] = &[
 ];
 
 fn daemon_env(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
-    vars.filter(|(k, _)| DAEMON_ENV.contains(&k.as_str())).collect()
+    vars.filter(|(k, _)| DAEMON_ENV.contains(&k.as_str()))
+        .collect()
 }
 
 fn daemon_exe() -> CliResult<std::path::PathBuf> {

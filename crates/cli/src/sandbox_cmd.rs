@@ -8,7 +8,6 @@ use crate::admin::proto::{Request, Route, SandboxView};
 use crate::args::{DevicesAction, InferenceAction};
 use crate::env;
 use crate::error::{CliError, CliResult};
-use crate::gateway_cmd;
 use crate::paths::StateDir;
 use crate::status::Snapshot;
 use crate::{providers, ui};

@@ -109,7 +109,11 @@ impl Snapshot {
             s => format!(
                 "{} ({}{})",
                 crate::sandbox_run::describe(&self.isolation),
-                if s == crate::args::Isolation::Require { "required" } else { "auto" },
+                if s == crate::args::Isolation::Require {
+                    "required"
+                } else {
+                    "auto"
+                },
                 if v.sandbox_running { ", running" } else { "" }
             ),
         }

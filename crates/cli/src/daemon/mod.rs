@@ -27,7 +27,8 @@ const ADMIN_DRAIN: Duration = Duration::from_secs(10);
 pub fn run(args: &DaemonArgs) -> CliResult<()> {
     // Same-uid processes (sandboxes included, before they are isolated) must not read this
     // process's memory or `/proc/<pid>/environ`: provider keys pass through it.
-    let dumpable = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    let dumpable =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     let state = StateDir::resolve(args.state_dir.as_deref())?;
     state.ensure()?;
     let lock_path = state.daemon_lock();

@@ -12,8 +12,8 @@ use sandgate_gateway::{
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::args::Isolation;
 use crate::admin::proto::{Health, InferenceHealth, Request, Route, SandboxView, StatusReply};
+use crate::args::Isolation;
 use crate::env;
 use crate::error::{CliError, CliResult};
 use crate::paths::StateDir;
@@ -159,11 +159,9 @@ impl Daemon {
             }
             Request::DetachSandbox { name } => {
                 self.existing(&name).await?;
-                let had = self
-                    .gw
-                    .detach_listener(&name)
-                    .await
-                    .map_err(|e| gateway_error("cannot detach the sandbox listener", &e, &self.state))?;
+                let had = self.gw.detach_listener(&name).await.map_err(|e| {
+                    gateway_error("cannot detach the sandbox listener", &e, &self.state)
+                })?;
                 Ok(json!({ "detached": had }))
             }
             Request::DestroySandbox { name } => {

@@ -39,7 +39,11 @@ pub fn inside_paths(name: &str) -> EnvPaths {
 }
 
 fn bind(source: PathBuf, target: impl Into<PathBuf>, writable: bool) -> Mount {
-    Mount { source, target: target.into(), writable }
+    Mount {
+        source,
+        target: target.into(),
+        writable,
+    }
 }
 
 /// The sandbox spec of `view` with `visible` host paths. Creates the sandbox's home and the
@@ -54,8 +58,16 @@ pub fn spec(state: &StateDir, view: &SandboxView, visible: &Visible) -> CliResul
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700));
     }
-    let mut hide: Vec<PathBuf> = vec![state.root().to_path_buf(), "/run".into(), "/home".into(), "/root".into()];
-    if let Some(h) = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute() && h != Path::new("/")) {
+    let mut hide: Vec<PathBuf> = vec![
+        state.root().to_path_buf(),
+        "/run".into(),
+        "/home".into(),
+        "/root".into(),
+    ];
+    if let Some(h) = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|h| h.is_absolute() && h != Path::new("/"))
+    {
         if !hide.iter().any(|x| h.starts_with(x)) {
             hide.push(h);
         }
@@ -63,7 +75,11 @@ pub fn spec(state: &StateDir, view: &SandboxView, visible: &Visible) -> CliResul
     let inside = inside_paths(name);
     let mut mounts = vec![
         bind(home, INSIDE_HOME, true),
-        bind(state.sandbox_dir(name), inside.state_dir.join("sandboxes").join(name), true),
+        bind(
+            state.sandbox_dir(name),
+            inside.state_dir.join("sandboxes").join(name),
+            true,
+        ),
         bind(state.combined_ca_bundle(), inside.bundle, false),
         bind(view.ca_bundle.clone(), inside.gateway_ca, false),
     ];

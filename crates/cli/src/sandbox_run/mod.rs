@@ -13,7 +13,9 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use sandgate_sandbox::{HelperCommand, IsolationMode, IsolationReport, SessionCommand, SessionStdio};
+use sandgate_sandbox::{
+    HelperCommand, IsolationMode, IsolationReport, SessionCommand, SessionStdio,
+};
 
 use crate::admin::client;
 use crate::admin::proto::{Request, SandboxView};
@@ -37,30 +39,58 @@ fn blocking_err(e: tokio::task::JoinError) -> CliError {
 }
 
 fn sandbox_err(e: sandgate_sandbox::SandboxError) -> CliError {
-    CliError::new("sandbox_failed", e.to_string(), "run again with `--isolation none` to bypass the sandbox (no isolation)")
+    CliError::new(
+        "sandbox_failed",
+        e.to_string(),
+        "run again with `--isolation none` to bypass the sandbox (no isolation)",
+    )
 }
 
 /// Runs one session of sandbox `name`; returns its exit code.
-pub async fn run(state: &StateDir, name: &str, run: &RunArgs, what: What, detach: bool) -> CliResult<u8> {
+pub async fn run(
+    state: &StateDir,
+    name: &str,
+    run: &RunArgs,
+    what: What,
+    detach: bool,
+) -> CliResult<u8> {
     let view = env::read_record(state, name).ok_or_else(|| env::unknown_sandbox(state, name))?;
     let token = env::read_token(state, name).ok_or_else(|| {
         CliError::new(
             "missing_token",
             format!("the token of sandbox `{name}` is missing"),
-            format!("start the gateway (`{}`); it rewrites the sandbox files", state.cmd("gateway start")),
+            format!(
+                "start the gateway (`{}`); it rewrites the sandbox files",
+                state.cmd("gateway start")
+            ),
         )
     })?;
     if gateway_cmd::healthy(state).await.is_none() {
-        eprintln!("{}", ui::warn(&format!("warning: the gateway is not running; start it with `{}`", state.cmd("gateway start"))));
+        eprintln!(
+            "{}",
+            ui::warn(&format!(
+                "warning: the gateway is not running; start it with `{}`",
+                state.cmd("gateway start")
+            ))
+        );
     }
     let setting = run.isolation.or(view.isolation).unwrap_or(Isolation::Auto);
     let report = sandgate_sandbox::probe();
     let started = crate::pidfile::now_ms();
     let code = match decide(setting, &report)? {
         None => {
-            eprintln!("{}", ui::warn(&format!("warning: `{name}` runs WITHOUT isolation (--isolation none): it can read your files and reach any host")));
+            eprintln!(
+                "{}",
+                ui::warn(&format!(
+                    "warning: `{name}` runs WITHOUT isolation (--isolation none): it can read your files and reach any host"
+                ))
+            );
             if detach {
-                return Err(CliError::new("usage", "--detach needs a sandbox", "drop --isolation none"));
+                return Err(CliError::new(
+                    "usage",
+                    "--detach needs a sandbox",
+                    "drop --isolation none",
+                ));
             }
             host(state, &view, &token, what)?
         }
@@ -87,12 +117,22 @@ fn decide(setting: Isolation, report: &IsolationReport) -> CliResult<Option<Isol
         (_, IsolationMode::Full) => Ok(Some(report.clone())),
         (Isolation::Require, _) => Err(CliError::new(
             "isolation_unavailable",
-            format!("full isolation is not available here (best: {}): {}", describe(report), report.warnings.join("; ")),
+            format!(
+                "full isolation is not available here (best: {}): {}",
+                describe(report),
+                report.warnings.join("; ")
+            ),
             "fix the cause above, or choose `--isolation auto` (best effort) or `--isolation none`",
         )),
         (Isolation::Auto, IsolationMode::Landlock) => Ok(Some(report.clone())),
         (Isolation::Auto, IsolationMode::None) => {
-            eprintln!("{}", ui::warn(&format!("warning: no isolation is possible here: {}", report.warnings.join("; "))));
+            eprintln!(
+                "{}",
+                ui::warn(&format!(
+                    "warning: no isolation is possible here: {}",
+                    report.warnings.join("; ")
+                ))
+            );
             Ok(None)
         }
     }
@@ -120,7 +160,12 @@ pub fn describe(r: &IsolationReport) -> String {
 
 fn argv_of(what: &What) -> Vec<String> {
     match what {
-        What::Shell => vec![std::env::var("SHELL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into())],
+        What::Shell => vec![
+            std::env::var("SHELL")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "/bin/sh".into()),
+        ],
         What::Command(argv) => argv.clone(),
     }
 }
@@ -129,14 +174,26 @@ fn argv_of(what: &What) -> Vec<String> {
 fn host(state: &StateDir, view: &SandboxView, token: &str, what: What) -> CliResult<u8> {
     let argv = argv_of(&what);
     let Some((program, rest)) = argv.split_first() else {
-        return Err(CliError::new("usage", "no command given", "pass one after `--`, e.g. `exec -- env`"));
+        return Err(CliError::new(
+            "usage",
+            "no command given",
+            "pass one after `--`, e.g. `exec -- env`",
+        ));
     };
     let mut cmd = std::process::Command::new(program);
     cmd.args(rest).env_clear();
     cmd.envs(env::host_allowlisted(std::env::vars()));
-    cmd.envs(env::sandbox_env(&env::EnvPaths::host(state, view), view, token));
+    cmd.envs(env::sandbox_env(
+        &env::EnvPaths::host(state, view),
+        view,
+        token,
+    ));
     let status = cmd.status().map_err(|e| {
-        CliError::new("exec_failed", format!("cannot run `{program}`: {e}"), "check that the command exists and is executable")
+        CliError::new(
+            "exec_failed",
+            format!("cannot run `{program}`: {e}"),
+            "check that the command exists and is executable",
+        )
     })?;
     Ok(exit_code(status))
 }
@@ -150,27 +207,48 @@ fn exit_code(status: std::process::ExitStatus) -> u8 {
     }
 }
 
-async fn sandboxed(state: &StateDir, view: &SandboxView, token: &str, run: &RunArgs, what: What, detach: bool) -> CliResult<u8> {
+async fn sandboxed(
+    state: &StateDir,
+    view: &SandboxView,
+    token: &str,
+    run: &RunArgs,
+    what: What,
+    detach: bool,
+) -> CliResult<u8> {
     let name = view.name.clone();
     let cwd = std::env::current_dir().map_err(|e| CliError::io("current directory", &e))?;
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let visible = mounts::resolve(run, &cwd, home.as_deref(), state.root())?;
     let spec = layout::spec(state, view, &visible)?;
-    let running = tokio::task::spawn_blocking(move || sandgate_sandbox::ensure_running(&spec, &HelperCommand::default()))
-        .await
-        .map_err(blocking_err)?
-        .map_err(sandbox_err)?;
-    let attach = Request::AttachSandbox { name: name.clone(), replace: running.created };
+    let running = tokio::task::spawn_blocking(move || {
+        sandgate_sandbox::ensure_running(&spec, &HelperCommand::default())
+    })
+    .await
+    .map_err(blocking_err)?
+    .map_err(sandbox_err)?;
+    let attach = Request::AttachSandbox {
+        name: name.clone(),
+        replace: running.created,
+    };
     {
         if let Err(e) = client::call_value(state, &attach).await {
-            eprintln!("{}", ui::warn(&format!("warning: the gateway does not serve this sandbox yet ({}); start it with `{}`", e.message, state.cmd("gateway start"))));
+            eprintln!(
+                "{}",
+                ui::warn(&format!(
+                    "warning: the gateway does not serve this sandbox yet ({}); start it with `{}`",
+                    e.message,
+                    state.cmd("gateway start")
+                ))
+            );
         }
     }
     let mut vars = env::host_allowlisted(std::env::vars());
     vars.retain(|(k, _)| k != "HOME");
     vars.push(("HOME".into(), layout::INSIDE_HOME.into()));
     vars.extend(env::sandbox_env(&layout::inside_paths(&name), view, token));
-    let pty = matches!(what, What::Shell) && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let pty = matches!(what, What::Shell)
+        && std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal();
     let stdio = if pty {
         let (rows, cols) = terminal_size();
         SessionStdio::Pty { rows, cols }
@@ -183,26 +261,37 @@ async fn sandboxed(state: &StateDir, view: &SandboxView, token: &str, run: &RunA
     }
     let cmd = SessionCommand {
         argv: argv_of(&what).into_iter().map(OsString::from).collect(),
-        env: vars.into_iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect(),
-        cwd: visible.workspace.clone().unwrap_or_else(|| PathBuf::from(layout::INSIDE_HOME)),
+        env: vars
+            .into_iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect(),
+        cwd: visible
+            .workspace
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(layout::INSIDE_HOME)),
         stdio,
         detach,
     };
     let control = state.sandbox_control(&name);
-    let code = tokio::task::spawn_blocking(move || -> Result<i32, sandgate_sandbox::SandboxError> {
-        let session = sandgate_sandbox::spawn_session(&control, &cmd)?;
-        if detach {
-            println!("Started in sandbox (pid {} inside); stop it with `sandgate <name> stop`.", session.pid());
-            return Ok(0);
-        }
-        if pty {
-            return sandgate_sandbox::relay_pty(&session).map_err(sandgate_sandbox::SandboxError::from);
-        }
-        session.wait().map(|s| s.exit_code())
-    })
-    .await
-    .map_err(blocking_err)?
-    .map_err(sandbox_err)?;
+    let code =
+        tokio::task::spawn_blocking(move || -> Result<i32, sandgate_sandbox::SandboxError> {
+            let session = sandgate_sandbox::spawn_session(&control, &cmd)?;
+            if detach {
+                println!(
+                    "Started in sandbox (pid {} inside); stop it with `sandgate <name> stop`.",
+                    session.pid()
+                );
+                return Ok(0);
+            }
+            if pty {
+                return sandgate_sandbox::relay_pty(&session)
+                    .map_err(sandgate_sandbox::SandboxError::from);
+            }
+            session.wait().map(|s| s.exit_code())
+        })
+        .await
+        .map_err(blocking_err)?
+        .map_err(sandbox_err)?;
     Ok(u8::try_from(code & 0xff).unwrap_or(1))
 }
 
@@ -217,14 +306,25 @@ fn terminal_size() -> (u16, u16) {
 pub async fn stop(state: &StateDir, name: &str, json: bool) -> CliResult<u8> {
     env::read_record(state, name).ok_or_else(|| env::unknown_sandbox(state, name))?;
     let control = state.sandbox_control(name);
-    let stopped = match tokio::task::spawn_blocking(move || sandgate_sandbox::stop(&control)).await.map_err(blocking_err)? {
+    let stopped = match tokio::task::spawn_blocking(move || sandgate_sandbox::stop(&control))
+        .await
+        .map_err(blocking_err)?
+    {
         Ok(()) => true,
         Err(sandgate_sandbox::SandboxError::NotRunning { .. }) => false,
         Err(e) => return Err(sandbox_err(e)),
     };
-    let _ = client::call_value(state, &Request::DetachSandbox { name: name.to_owned() }).await;
+    let _ = client::call_value(
+        state,
+        &Request::DetachSandbox {
+            name: name.to_owned(),
+        },
+    )
+    .await;
     if json {
-        ui::print_json(&serde_json::json!({"schemaVersion": 1, "sandbox": name, "stopped": stopped}));
+        ui::print_json(
+            &serde_json::json!({"schemaVersion": 1, "sandbox": name, "stopped": stopped}),
+        );
     } else if stopped {
         println!("Sandbox `{name}` stopped (its processes ended); it stays onboarded.");
     } else {

@@ -19,7 +19,11 @@ pub struct Visible {
 }
 
 fn resolve_path(raw: &Path, cwd: &Path, what: &str) -> CliResult<PathBuf> {
-    let abs = if raw.is_absolute() { raw.to_path_buf() } else { cwd.join(raw) };
+    let abs = if raw.is_absolute() {
+        raw.to_path_buf()
+    } else {
+        cwd.join(raw)
+    };
     abs.canonicalize().map_err(|e| {
         CliError::new(
             "invalid_mount",
@@ -42,29 +46,45 @@ fn check_exposure(path: &Path, state: &Path, what: &str) -> CliResult<()> {
         return Err(refuse("is the whole filesystem".into()));
     }
     if state.starts_with(path) {
-        return Err(refuse(format!("contains the state directory {}", state.display())));
+        return Err(refuse(format!(
+            "contains the state directory {}",
+            state.display()
+        )));
     }
     if path.starts_with(state) {
-        return Err(refuse(format!("is inside the state directory {}", state.display())));
+        return Err(refuse(format!(
+            "is inside the state directory {}",
+            state.display()
+        )));
     }
     Ok(())
 }
 
 /// Checks the workspace and the extra mounts of one session.
-pub fn resolve(args: &RunArgs, cwd: &Path, home: Option<&Path>, state: &Path) -> CliResult<Visible> {
+pub fn resolve(
+    args: &RunArgs,
+    cwd: &Path,
+    home: Option<&Path>,
+    state: &Path,
+) -> CliResult<Visible> {
     let state = state.canonicalize().unwrap_or_else(|_| state.to_path_buf());
     let workspace = if args.no_workspace {
         None
     } else {
         let explicit = args.workspace.is_some();
         let ws = resolve_path(args.workspace.as_deref().unwrap_or(cwd), cwd, "workspace")?;
-        let is_home = home.and_then(|h| h.canonicalize().ok()).is_some_and(|h| h == ws);
+        let is_home = home
+            .and_then(|h| h.canonicalize().ok())
+            .is_some_and(|h| h == ws);
         match (check_exposure(&ws, &state, "workspace"), is_home) {
             (Err(e), _) if explicit => return Err(e),
             (Ok(()), true) if explicit => {
                 return Err(CliError::new(
                     "invalid_mount",
-                    format!("workspace {} is your home directory; nothing was started", ws.display()),
+                    format!(
+                        "workspace {} is your home directory; nothing was started",
+                        ws.display()
+                    ),
                     "pass a project directory with --workspace DIR, or --no-workspace",
                 ));
             }
@@ -73,7 +93,10 @@ pub fn resolve(args: &RunArgs, cwd: &Path, home: Option<&Path>, state: &Path) ->
             (Ok(()), false) => Some(ws),
         }
     };
-    let mut visible = Visible { workspace, ..Visible::default() };
+    let mut visible = Visible {
+        workspace,
+        ..Visible::default()
+    };
     for p in &args.ro {
         let p = resolve_path(p, cwd, "--ro")?;
         check_exposure(&p, &state, "--ro")?;
@@ -105,7 +128,12 @@ mod tests {
         let proj = root.join("proj");
         std::fs::create_dir_all(state.join("sandboxes/other")).ok()?;
         std::fs::create_dir_all(&proj).ok()?;
-        Some(Dirs { _t: t, root, state, proj })
+        Some(Dirs {
+            _t: t,
+            root,
+            state,
+            proj,
+        })
     }
 
     fn args(ws: Option<&Path>, ro: &[&Path], rw: &[&Path]) -> RunArgs {
@@ -148,12 +176,28 @@ mod tests {
             args(Some(&d.proj), &[Path::new("no/such/dir")], &[]),
         ] {
             let r = resolve(&a, &d.proj, None, &d.state);
-            assert!(r.as_ref().is_err_and(|e| e.kind == "invalid_mount"), "{a:?} → {r:?}");
+            assert!(
+                r.as_ref().is_err_and(|e| e.kind == "invalid_mount"),
+                "{a:?} → {r:?}"
+            );
         }
-        let r = resolve(&args(Some(&d.proj), &[], &[]), &d.proj, Some(&d.proj), &d.state);
+        let r = resolve(
+            &args(Some(&d.proj), &[], &[]),
+            &d.proj,
+            Some(&d.proj),
+            &d.state,
+        );
         assert!(r.is_err(), "an explicit --workspace at $HOME");
         // Relative paths are taken from the current directory.
-        let r = resolve(&args(Some(Path::new("proj")), &[Path::new("proj")], &[]), &d.root, None, &d.state);
-        assert_eq!(r.ok().map(|v| (v.workspace, v.ro)), Some((Some(d.proj.clone()), vec![d.proj.clone()])));
+        let r = resolve(
+            &args(Some(Path::new("proj")), &[Path::new("proj")], &[]),
+            &d.root,
+            None,
+            &d.state,
+        );
+        assert_eq!(
+            r.ok().map(|v| (v.workspace, v.ro)),
+            Some((Some(d.proj.clone()), vec![d.proj.clone()]))
+        );
     }
 }

@@ -10,16 +10,17 @@ impl Daemon {
     /// Takes the listener of sandbox `name`'s running init and serves it.
     pub(super) async fn attach(&self, name: &str) -> CliResult<SocketAddr> {
         let control = self.state.sandbox_control(name);
-        let listener = tokio::task::spawn_blocking(move || sandgate_sandbox::take_listener(&control))
-            .await
-            .map_err(|e| CliError::new("internal_error", e.to_string(), "report a bug"))?
-            .map_err(|e| {
-                CliError::new(
-                    "sandbox_not_running",
-                    format!("cannot take the listener of sandbox `{name}`: {e}"),
-                    self.state.cmd(&format!("{name} connect")),
-                )
-            })?;
+        let listener =
+            tokio::task::spawn_blocking(move || sandgate_sandbox::take_listener(&control))
+                .await
+                .map_err(|e| CliError::new("internal_error", e.to_string(), "report a bug"))?
+                .map_err(|e| {
+                    CliError::new(
+                        "sandbox_not_running",
+                        format!("cannot take the listener of sandbox `{name}`: {e}"),
+                        self.state.cmd(&format!("{name} connect")),
+                    )
+                })?;
         self.gw
             .attach_listener(name, listener)
             .await
@@ -34,8 +35,12 @@ impl Daemon {
                 continue;
             }
             match self.attach(&info.name).await {
-                Ok(addr) => tracing::info!(sandbox = %info.name, %addr, "re-attached running sandbox"),
-                Err(e) => tracing::info!(sandbox = %info.name, error = %e.message, "sandbox not running; nothing to re-attach"),
+                Ok(addr) => {
+                    tracing::info!(sandbox = %info.name, %addr, "re-attached running sandbox")
+                }
+                Err(e) => {
+                    tracing::info!(sandbox = %info.name, error = %e.message, "sandbox not running; nothing to re-attach")
+                }
             }
         }
     }
