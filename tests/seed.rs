@@ -46,9 +46,14 @@ async fn sandbox_env(sg: &Sg, name: &str) -> SandboxEnv {
     // From inside the sandbox: its environment, then the two CA files it names (the paths are
     // the sandbox's own view, not the host's).
     let script = "env; echo ---gateway-ca---; cat \"$NODE_EXTRA_CA_CERTS\"; echo ---bundle---; cat \"$SSL_CERT_FILE\"";
-    let out = sg.run(&[name, "exec", "--no-workspace", "--", "sh", "-c", script]).await;
+    let out = sg
+        .run(&[name, "exec", "--no-workspace", "--", "sh", "-c", script])
+        .await;
     assert!(out.ok(), "`{name} exec -- env` failed:\n{out}");
-    let (env_text, rest) = out.stdout.split_once("---gateway-ca---\n").unwrap_or((&out.stdout, ""));
+    let (env_text, rest) = out
+        .stdout
+        .split_once("---gateway-ca---\n")
+        .unwrap_or((&out.stdout, ""));
     let (gateway_ca, bundle) = rest.split_once("---bundle---\n").unwrap_or((rest, ""));
     let vars = parse_env(env_text);
     let get = |k: &str| {
