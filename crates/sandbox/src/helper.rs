@@ -81,6 +81,7 @@ impl Status {
 }
 
 /// For embedders' `main()`: if the first argument is [`HELPER_ARG`], run the helper and never return.
+/// Call it first, before opening files or starting threads: the helper closes every fd above 2.
 pub fn run_helper_if_requested() {
     if std::env::args_os().nth(1).is_some_and(|a| a == HELPER_ARG) {
         helper_main()
@@ -88,6 +89,7 @@ pub fn run_helper_if_requested() {
 }
 
 fn helper_main() -> ! {
+    ns::close_inherited_fds();
     // SAFETY of the process model: we are a fresh exec and have not started threads.
     let mut status = match std::io::stdout()
         .as_fd()

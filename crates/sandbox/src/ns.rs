@@ -122,3 +122,13 @@ fn last_errno() -> io::Errno {
 pub(crate) fn set_hostname(name: &str) -> io::Result<()> {
     rustix::system::sethostname(name.as_bytes())
 }
+
+/// Closes every inherited fd above stderr (the caller's pipes must not stay open in the init).
+/// Call only at the start of the helper, before this process has opened anything itself.
+pub(crate) fn close_inherited_fds() {
+    // SAFETY: at the helper's start no Rust object owns an fd above 2, so closing them cannot
+    // invalidate an OwnedFd; close_range has no memory arguments.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+    }
+}
