@@ -220,28 +220,6 @@ async fn sandboxed(
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let visible = mounts::resolve(run, &cwd, home.as_deref(), state.root())?;
     let spec = layout::spec(state, view, &visible)?;
-    let running = tokio::task::spawn_blocking(move || {
-        sandgate_sandbox::ensure_running(&spec, &HelperCommand::default())
-    })
-    .await
-    .map_err(blocking_err)?
-    .map_err(sandbox_err)?;
-    let attach = Request::AttachSandbox {
-        name: name.clone(),
-        replace: running.created,
-    };
-    {
-        if let Err(e) = client::call_value(state, &attach).await {
-            eprintln!(
-                "{}",
-                ui::warn(&format!(
-                    "warning: the gateway does not serve this sandbox yet ({}); start it with `{}`",
-                    e.message,
-                    state.cmd("gateway start")
-                ))
-            );
-        }
-    }
     let mut vars = env::host_allowlisted(std::env::vars());
     vars.retain(|(k, _)| k != "HOME");
     vars.push(("HOME".into(), layout::INSIDE_HOME.into()));
@@ -249,7 +227,9 @@ async fn sandboxed(
     let pty = matches!(what, What::Shell)
         && std::io::stdin().is_terminal()
         && std::io::stdout().is_terminal();
-    let stdio = if pty {
+    let stdio = if detach {
+        detached_stdio(state, &name)?
+    } else if pty {
         let (rows, cols) = terminal_size();
         SessionStdio::Pty { rows, cols }
     } else {
@@ -272,10 +252,9 @@ async fn sandboxed(
         stdio,
         detach,
     };
-    let control = state.sandbox_control(&name);
+    let session = start_session(state, &name, spec, cmd).await?;
     let code =
         tokio::task::spawn_blocking(move || -> Result<i32, sandgate_sandbox::SandboxError> {
-            let session = sandgate_sandbox::spawn_session(&control, &cmd)?;
             if detach {
                 println!(
                     "Started in sandbox (pid {} inside); stop it with `sandgate <name> stop`.",
@@ -293,6 +272,70 @@ async fn sandboxed(
         .map_err(blocking_err)?
         .map_err(sandbox_err)?;
     Ok(u8::try_from(code & 0xff).unwrap_or(1))
+}
+
+/// Starts (or joins) the sandbox, has the daemon serve its listener, and starts the session.
+/// A sandbox whose last session ended between the join and the session start is started again.
+async fn start_session(
+    state: &StateDir,
+    name: &str,
+    spec: sandgate_sandbox::SandboxSpec,
+    cmd: SessionCommand,
+) -> CliResult<sandgate_sandbox::Session> {
+    let cmd = std::sync::Arc::new(cmd);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let spec_c = spec.clone();
+        let running = tokio::task::spawn_blocking(move || {
+            sandgate_sandbox::ensure_running(&spec_c, &HelperCommand::default())
+        })
+        .await
+        .map_err(blocking_err)?
+        .map_err(sandbox_err)?;
+        let attach = Request::AttachSandbox {
+            name: name.to_owned(),
+            replace: running.created,
+        };
+        if let Err(e) = client::call_value(state, &attach).await {
+            eprintln!(
+                "{}",
+                ui::warn(&format!(
+                    "warning: the gateway does not serve this sandbox yet ({}); start it with `{}`",
+                    e.message,
+                    state.cmd("gateway start")
+                ))
+            );
+        }
+        let (control, c) = (spec.control.clone(), cmd.clone());
+        match tokio::task::spawn_blocking(move || sandgate_sandbox::spawn_session(&control, &c))
+            .await
+            .map_err(blocking_err)?
+        {
+            Err(sandgate_sandbox::SandboxError::NotRunning { .. }) if attempt < 3 => continue,
+            other => return other.map_err(sandbox_err),
+        }
+    }
+}
+
+/// A detached service must not hold the caller's terminal or pipes: stdin is `/dev/null`,
+/// stdout and stderr append to `<state>/logs/<name>-detached.log`.
+fn detached_stdio(state: &StateDir, name: &str) -> CliResult<SessionStdio> {
+    let log = state.logs_dir().join(format!("{name}-detached.log"));
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| CliError::io(log.display(), &e))
+    };
+    let null = std::fs::File::open("/dev/null").map_err(|e| CliError::io("/dev/null", &e))?;
+    eprintln!("Output of the detached command: {}", log.display());
+    Ok(SessionStdio::Fds {
+        stdin: null.into(),
+        stdout: open()?.into(),
+        stderr: open()?.into(),
+    })
 }
 
 fn terminal_size() -> (u16, u16) {
