@@ -43,9 +43,19 @@ struct SandboxEnv {
 }
 
 async fn sandbox_env(sg: &Sg, name: &str) -> SandboxEnv {
-    let out = sg.run(&[name, "exec", "--", "env"]).await;
+    // From inside the sandbox: its environment, then the two CA files it names (the paths are
+    // the sandbox's own view, not the host's).
+    let script = "env; echo ---gateway-ca---; cat \"$NODE_EXTRA_CA_CERTS\"; echo ---bundle---; cat \"$SSL_CERT_FILE\"";
+    let out = sg
+        .run(&[name, "exec", "--no-workspace", "--", "sh", "-c", script])
+        .await;
     assert!(out.ok(), "`{name} exec -- env` failed:\n{out}");
-    let vars = parse_env(&out.stdout);
+    let (env_text, rest) = out
+        .stdout
+        .split_once("---gateway-ca---\n")
+        .unwrap_or((&out.stdout, ""));
+    let (gateway_ca, bundle) = rest.split_once("---bundle---\n").unwrap_or((rest, ""));
+    let vars = parse_env(env_text);
     let get = |k: &str| {
         vars.iter()
             .find(|(n, _)| n == k)
@@ -59,11 +69,9 @@ async fn sandbox_env(sg: &Sg, name: &str) -> SandboxEnv {
         "sandbox `{name}` env: HTTPS_PROXY is not its own port"
     );
     // NODE_EXTRA_CA_CERTS is the gateway CA; SSL_CERT_FILE the system roots plus that CA.
-    let gateway_ca = std::fs::read_to_string(get("NODE_EXTRA_CA_CERTS")).unwrap();
-    let bundle = std::fs::read_to_string(get("SSL_CERT_FILE")).unwrap();
     assert!(
-        bundle.contains(gateway_ca.trim()),
-        "sandbox `{name}` env: SSL_CERT_FILE does not hold the gateway CA"
+        gateway_ca.contains("BEGIN CERTIFICATE") && bundle.contains(gateway_ca.trim()),
+        "sandbox `{name}` env: SSL_CERT_FILE does not hold the gateway CA:\n{out}"
     );
     for key in ["GEMINI_API_KEY", "GOOGLE_API_KEY"] {
         assert!(
@@ -72,8 +80,7 @@ async fn sandbox_env(sg: &Sg, name: &str) -> SandboxEnv {
         );
     }
     let ca_path = get("NODE_EXTRA_CA_CERTS");
-    let ca_pem = std::fs::read(&ca_path)
-        .unwrap_or_else(|e| panic!("sandbox `{name}`: cannot read its CA bundle {ca_path}: {e}"));
+    let ca_pem = gateway_ca.as_bytes().to_vec();
     SandboxEnv {
         port,
         token: get("OPENCLAW_GATEWAY_TOKEN"),
@@ -387,7 +394,7 @@ async fn seed_two_sandboxes_share_one_gateway() {
         vec![u32::try_from(pid0).unwrap()],
         "condition 1 (gateway reuse): not exactly one sandgated serves the state dir"
     );
-    let ca_now = std::fs::read(&alpha_env.ca_path).unwrap_or_default();
+    let ca_now = sandbox_env(&sg, ALPHA).await.ca_pem;
     assert!(
         ca_now == alpha_env.ca_pem,
         "condition 1 (gateway reuse): {ALPHA}'s CA bundle {} was rewritten by the second onboard",

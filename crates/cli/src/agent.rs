@@ -83,7 +83,7 @@ pub async fn run_turn(
     let url = format!("ws://127.0.0.1:{}", view.port);
     let mut opts = ClientOptions::new(url.clone());
     opts.token = token;
-    opts.identity_dir = Some(view.device_dir.clone());
+    opts.identity_dir = Some(state.sandbox_dir(sandbox));
     opts.scopes = vec![Scope::Read, Scope::Write];
     opts.wait_for_approval = None;
     opts.timeout = CONNECT_TIMEOUT;

@@ -112,6 +112,9 @@ pub struct OnboardArgs {
     /// Network policy presets (npm,pypi,huggingface,brew,brave,local-inference).
     #[arg(long, value_delimiter = ',')]
     pub policy: Vec<String>,
+    /// Isolation of the sandbox's `connect`/`exec` sessions (default auto).
+    #[arg(long, value_enum)]
+    pub isolation: Option<Isolation>,
     /// Never prompt (sandgate never prompts; accepted for NemoClaw compatibility).
     #[arg(long)]
     pub non_interactive: bool,
@@ -159,14 +162,22 @@ pub struct SandboxCli {
 pub enum SandboxAction {
     /// Show the sandbox (route, port, health); exits non-zero when degraded.
     Status,
-    /// Open `$SHELL` with the sandbox environment.
-    Connect,
-    /// Run one command in the sandbox environment and exit with its code.
+    /// Open `$SHELL` inside the sandbox (a pty inside it when the terminal is one).
+    Connect(RunArgs),
+    /// Run one command inside the sandbox and exit with its code.
     Exec {
+        /// Isolation and mounts.
+        #[command(flatten)]
+        run: RunArgs,
+        /// Keep the command running in the sandbox after this call returns (until `stop`).
+        #[arg(long)]
+        detach: bool,
         /// The command and its arguments (after `--`).
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Stop the sandbox's processes (detached services included); the sandbox stays onboarded.
+    Stop,
     /// Run one agent turn through this sandbox's gateway.
     Agent(AgentArgs),
     /// Manage paired devices and pending pairing requests.
@@ -199,6 +210,43 @@ pub enum SandboxAction {
         #[arg(short, long)]
         yes: bool,
     },
+}
+
+/// How `connect`/`exec` isolate the process.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// The best the kernel allows, said out loud when it is less than full.
+    Auto,
+    /// Full isolation or an error.
+    Require,
+    /// A host process with the sandbox environment (no isolation), with a warning.
+    None,
+}
+
+/// Isolation and mounts of `connect` and `exec`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// auto (default: the sandbox's setting from onboarding), require or none.
+    #[arg(long, value_enum)]
+    pub isolation: Option<Isolation>,
+    /// Read-write workspace mounted at its own path (default: the current directory).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_workspace")]
+    pub workspace: Option<std::path::PathBuf>,
+    /// No workspace: the session starts in the sandbox's home.
+    #[arg(long)]
+    pub no_workspace: bool,
+    /// Extra read-only path, visible at its own path (repeatable).
+    #[arg(long = "ro", value_name = "PATH")]
+    pub ro: Vec<std::path::PathBuf>,
+    /// Extra read-write path, visible at its own path (repeatable).
+    #[arg(long = "rw", value_name = "PATH")]
+    pub rw: Vec<std::path::PathBuf>,
+    /// Print the isolation level achieved (always printed by `connect`).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 /// `sandgate <name> devices …`.
@@ -312,7 +360,7 @@ mod tests {
     fn exec_keeps_everything_after_double_dash() {
         let sb = SandboxCli::try_parse_from(["exec", "--", "sh", "-c", "exit 3"]);
         let Ok(SandboxCli {
-            action: SandboxAction::Exec { command },
+            action: SandboxAction::Exec { command, .. },
             ..
         }) = sb
         else {

@@ -85,6 +85,7 @@ async fn scenario(
             credential_env: None,
             port: None,
             policy: vec!["npm".into(), "pypi".into()],
+            isolation: None,
             non_interactive: true,
         };
         let mut steps = Steps::new(onboard::STEPS, false);

@@ -1,7 +1,7 @@
 //! The environment a sandbox process runs in (`connect`, `exec`), and the files that carry
 //! a sandbox's description between the daemon and the CLI.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sandgate_providers::ProviderKind;
 
@@ -64,12 +64,38 @@ pub fn host_allowlisted(host: impl Iterator<Item = (String, String)>) -> Vec<(St
         .collect()
 }
 
+/// Where a sandbox process finds its files: host paths for `--isolation none` and the env
+/// file, the sandbox's own view otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvPaths {
+    /// System roots + gateway CA.
+    pub bundle: PathBuf,
+    /// The gateway CA alone (`NODE_EXTRA_CA_CERTS`).
+    pub gateway_ca: PathBuf,
+    /// The sandbox's OpenClaw state directory.
+    pub openclaw_dir: PathBuf,
+    /// The state directory as the process sees it (`SANDGATE_STATE_DIR`).
+    pub state_dir: PathBuf,
+}
+
+impl EnvPaths {
+    /// The host's paths.
+    pub fn host(state: &StateDir, view: &SandboxView) -> Self {
+        EnvPaths {
+            bundle: state.combined_ca_bundle(),
+            gateway_ca: view.ca_bundle.clone(),
+            openclaw_dir: state.sandbox_openclaw_dir(&view.name),
+            state_dir: state.root().to_path_buf(),
+        }
+    }
+}
+
 /// The variables `connect` and `exec` set. Holds the sandbox token, never a provider key.
-pub fn sandbox_env(state: &StateDir, view: &SandboxView, token: &str) -> Vec<(String, String)> {
+pub fn sandbox_env(paths: &EnvPaths, view: &SandboxView, token: &str) -> Vec<(String, String)> {
     let port = view.port;
     let proxy = format!("http://127.0.0.1:{port}");
-    let gateway_ca = view.ca_bundle.display().to_string();
-    let bundle = state.combined_ca_bundle().display().to_string();
+    let gateway_ca = paths.gateway_ca.display().to_string();
+    let bundle = paths.bundle.display().to_string();
     // Never `inference.local`: it must go through the proxy.
     let no_proxy = "127.0.0.1,localhost,::1".to_string();
     let mut vars: Vec<(String, String)> = vec![
@@ -94,12 +120,12 @@ pub fn sandbox_env(state: &StateDir, view: &SandboxView, token: &str) -> Vec<(St
     vars.push(("NODE_EXTRA_CA_CERTS".into(), gateway_ca));
     vars.push((
         "OPENCLAW_STATE_DIR".into(),
-        state.sandbox_openclaw_dir(&view.name).display().to_string(),
+        paths.openclaw_dir.display().to_string(),
     ));
     vars.push(("SANDGATE_SANDBOX".into(), view.name.clone()));
     vars.push((
         "SANDGATE_STATE_DIR".into(),
-        state.root().display().to_string(),
+        paths.state_dir.display().to_string(),
     ));
     vars
 }
@@ -131,7 +157,7 @@ pub fn write_sandbox_files(state: &StateDir, view: &SandboxView, token: &str) ->
     let tok = state.sandbox_token(&view.name);
     write_atomic(&tok, token.as_bytes(), 0o600).map_err(|e| CliError::io(tok.display(), &e))?;
     let envf = state.sandbox_env_file(&view.name);
-    let contents = env_file_contents(&sandbox_env(state, view, token));
+    let contents = env_file_contents(&sandbox_env(&EnvPaths::host(state, view), view, token));
     write_atomic(&envf, contents.as_bytes(), 0o600).map_err(|e| CliError::io(envf.display(), &e))
 }
 
@@ -217,6 +243,8 @@ mod tests {
             policies: vec![],
             egress_hosts: vec![],
             egress_denied: 0,
+            isolation: None,
+            sandbox_running: false,
             device_dir: PathBuf::from("/s/sandboxes/alpha"),
             ca_bundle: PathBuf::from("/s/tls/ca.pem"),
             verified: true,
@@ -228,7 +256,7 @@ mod tests {
     #[test]
     fn env_has_the_contract_and_no_provider_key() {
         let s = StateDir::new(PathBuf::from("/s"));
-        let env = sandbox_env(&s, &view(), "tok");
+        let env = sandbox_env(&EnvPaths::host(&s, &view()), &view(), "tok");
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("OPENCLAW_GATEWAY_URL"), Some("ws://127.0.0.1:18789"));
         assert_eq!(get("OPENCLAW_GATEWAY_TOKEN"), Some("tok"));

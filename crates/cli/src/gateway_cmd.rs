@@ -109,6 +109,8 @@ async fn start_locked(state: &StateDir, say: &mut dyn FnMut(&str)) -> CliResult<
     let mut child = Command::new(&exe)
         .arg("--state-dir")
         .arg(state.root())
+        .env_clear()
+        .envs(daemon_env(std::env::vars()))
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log2))
@@ -139,6 +141,30 @@ async fn start_locked(state: &StateDir, say: &mut dyn FnMut(&str)) -> CliResult<
 }
 
 /// The `sandgated` binary next to the running executable.
+/// The daemon starts from a scrubbed environment: only these of the caller's variables reach
+/// it (provider keys never do; the CLI sends them over the admin socket when onboarding).
+const DAEMON_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "TZ",
+    "SANDGATE_LOG",
+    "RUST_BACKTRACE",
+    // Upstream providers may sit behind the host's own proxy.
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    sandgate_gateway::egress::resolve::OVERRIDE_ENV,
+];
+
+fn daemon_env(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    vars.filter(|(k, _)| DAEMON_ENV.contains(&k.as_str()))
+        .collect()
+}
+
 fn daemon_exe() -> CliResult<std::path::PathBuf> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::io("current executable", &e))?

@@ -22,6 +22,7 @@ pub mod policy_cmd;
 pub mod ports;
 pub mod providers;
 pub mod sandbox_cmd;
+pub mod sandbox_run;
 pub mod status;
 pub mod sys;
 pub mod ui;
@@ -33,6 +34,8 @@ use paths::StateDir;
 
 /// Entry point of the `sandgate` binary.
 pub fn cli_main() -> ExitCode {
+    // The hidden helper that becomes a sandbox's init is this same binary.
+    sandgate_sandbox::run_helper_if_requested();
     sys::reset_sigpipe();
     let cli = Cli::parse();
     let mut global = cli.global.clone();
@@ -134,8 +137,18 @@ async fn dispatch(global: &GlobalArgs, command: Dispatch) -> CliResult<u8> {
             })?;
             match action {
                 SandboxAction::Status => status::sandbox_status(&st, &name, json).await,
-                SandboxAction::Connect => sandbox_cmd::connect(&st, &name).await,
-                SandboxAction::Exec { command } => sandbox_cmd::exec(&st, &name, &command).await,
+                SandboxAction::Connect(run) => {
+                    sandbox_run::run(&st, &name, &run, sandbox_run::What::Shell, false).await
+                }
+                SandboxAction::Exec {
+                    run,
+                    detach,
+                    command,
+                } => {
+                    let what = sandbox_run::What::Command(command);
+                    sandbox_run::run(&st, &name, &run, what, detach).await
+                }
+                SandboxAction::Stop => sandbox_run::stop(&st, &name, json).await,
                 SandboxAction::Agent(a) => agent::command(&st, &name, &a, json).await,
                 SandboxAction::Devices { action } => {
                     sandbox_cmd::devices(&st, &name, &action, json).await

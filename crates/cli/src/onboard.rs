@@ -130,6 +130,7 @@ pub async fn onboard(
         },
         port: args.port,
         policies: policies.clone(),
+        isolation: args.isolation,
     };
     let sandbox: SandboxView = client::call(state, &req).await?;
     steps.note(&ui::ok(&format!(

@@ -81,6 +81,22 @@ impl StateDir {
     pub fn combined_ca_bundle(&self) -> PathBuf {
         self.root.join("tls").join("ca-bundle.pem")
     }
+    /// `run/` (0700): the control sockets of running sandboxes.
+    pub fn run_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+    /// `run/<name>.sock`: the control socket of sandbox `name`'s init, while it runs.
+    pub fn sandbox_control(&self, name: &str) -> PathBuf {
+        self.run_dir().join(format!("{name}.sock"))
+    }
+    /// `run/<name>.json`: the view a running sandbox was started with.
+    pub fn sandbox_running_spec(&self, name: &str) -> PathBuf {
+        self.run_dir().join(format!("{name}.json"))
+    }
+    /// `sandboxes/<name>/home`: the sandbox's persistent `$HOME`.
+    pub fn sandbox_home(&self, name: &str) -> PathBuf {
+        self.sandbox_dir(name).join("home")
+    }
     /// `sandboxes/`.
     pub fn sandboxes_dir(&self) -> PathBuf {
         self.root.join("sandboxes")

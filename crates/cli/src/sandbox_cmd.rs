@@ -1,7 +1,5 @@
-//! `sandgate <name> …`: connect, exec, devices, inference, logs, destroy (status and agent
-//! live in their own modules).
-
-use std::process::Command;
+//! `sandgate <name> …`: devices, inference, destroy (connect/exec/stop, status, agent, logs and
+//! policy live in their own modules).
 
 use serde_json::Value;
 
@@ -10,100 +8,9 @@ use crate::admin::proto::{Request, Route, SandboxView};
 use crate::args::{DevicesAction, InferenceAction};
 use crate::env;
 use crate::error::{CliError, CliResult};
-use crate::gateway_cmd;
 use crate::paths::StateDir;
 use crate::status::Snapshot;
-use crate::{policy_cmd, providers, ui};
-
-/// Builds the command that runs inside the sandbox environment.
-fn sandbox_command(state: &StateDir, name: &str, program: &str) -> CliResult<Command> {
-    let view = env::read_record(state, name).ok_or_else(|| env::unknown_sandbox(state, name))?;
-    let token = env::read_token(state, name).ok_or_else(|| {
-        CliError::new(
-            "missing_token",
-            format!("the token of sandbox `{name}` is missing"),
-            format!(
-                "start the gateway (`{}`); it rewrites the sandbox files",
-                state.cmd("gateway start")
-            ),
-        )
-    })?;
-    let mut cmd = Command::new(program);
-    cmd.env_clear();
-    cmd.envs(env::host_allowlisted(std::env::vars()));
-    cmd.envs(env::sandbox_env(state, &view, &token));
-    Ok(cmd)
-}
-
-fn exit_code(status: std::process::ExitStatus) -> u8 {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(c), _) => u8::try_from(c & 0xff).unwrap_or(1),
-        (None, Some(sig)) => u8::try_from((128 + sig) & 0xff).unwrap_or(1),
-        _ => 1,
-    }
-}
-
-/// `sandgate <name> connect`: `$SHELL` (or /bin/sh) in the sandbox environment.
-pub async fn connect(state: &StateDir, name: &str) -> CliResult<u8> {
-    let shell = std::env::var("SHELL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "/bin/sh".into());
-    let mut cmd = sandbox_command(state, name, &shell)?;
-    if gateway_cmd::healthy(state).await.is_none() {
-        eprintln!(
-            "{}",
-            ui::warn(&format!(
-                "warning: the gateway is not running; start it with `{}`",
-                state.cmd("gateway start")
-            ))
-        );
-    }
-    eprintln!("Connected to sandbox `{name}` ({shell}). Type `exit` to leave.");
-    eprintln!("  Try: sandgate agent --agent main -m \"hello\"");
-    let started = crate::pidfile::now_ms();
-    let status = cmd.status().map_err(|e| {
-        CliError::new(
-            "exec_failed",
-            format!("cannot run {shell}: {e}"),
-            "set $SHELL to an installed shell",
-        )
-    })?;
-    report_denials(state, name, started).await;
-    Ok(exit_code(status))
-}
-
-/// Prints what the sandbox's proxy refused during the session, with the commands to allow it.
-async fn report_denials(state: &StateDir, name: &str, since_ms: u64) {
-    if let Some(d) = policy_cmd::session_denials(state, name, since_ms).await {
-        eprintln!("{}", ui::warn(&policy_cmd::summary(state, name, &d)));
-    }
-}
-
-/// `sandgate <name> exec -- CMD…`: runs one command and returns its exit code.
-pub async fn exec(state: &StateDir, name: &str, argv: &[String]) -> CliResult<u8> {
-    let Some((program, rest)) = argv.split_first() else {
-        return Err(CliError::new(
-            "usage",
-            "no command given",
-            "pass one after `--`, e.g. `exec -- env`",
-        ));
-    };
-    let started = crate::pidfile::now_ms();
-    let status = sandbox_command(state, name, program)?
-        .args(rest)
-        .status()
-        .map_err(|e| {
-            CliError::new(
-                "exec_failed",
-                format!("cannot run `{program}`: {e}"),
-                "check that the command exists and is executable",
-            )
-        })?;
-    report_denials(state, name, started).await;
-    Ok(exit_code(status))
-}
+use crate::{providers, ui};
 
 fn print_devices(v: &Value) {
     for (section, title) in [
@@ -264,6 +171,9 @@ pub async fn inference(
 
 /// `sandgate <name> destroy`.
 pub async fn destroy(state: &StateDir, name: &str, json: bool) -> CliResult<u8> {
+    // A running sandbox ends with it (its processes, its listener).
+    let control = state.sandbox_control(name);
+    let _ = tokio::task::spawn_blocking(move || sandgate_sandbox::stop(&control)).await;
     let _: Value = client::call_value(
         state,
         &Request::DestroySandbox {

@@ -19,23 +19,29 @@ pub struct Snapshot {
     pub gateway: Option<Health>,
     /// Every sandbox (from the daemon, or from disk when it is down).
     pub sandboxes: Vec<SandboxView>,
+    /// What sandbox isolation this host allows (`sandgate_sandbox::probe`).
+    pub isolation: sandgate_sandbox::IsolationReport,
 }
 
 impl Snapshot {
     /// Asks the daemon; falls back to the records on disk when it does not answer.
     pub async fn gather(state: &StateDir, probe: bool) -> CliResult<Snapshot> {
+        let isolation = sandgate_sandbox::probe();
         match client::call::<StatusReply>(state, &Request::Status { probe }).await {
             Ok(r) if sys::pid_alive(r.gateway.pid) => Ok(Snapshot {
                 gateway: Some(r.gateway),
                 sandboxes: r.sandboxes,
+                isolation: isolation.clone(),
             }),
             Ok(_) => Ok(Snapshot {
                 gateway: None,
                 sandboxes: env::read_all_records(state),
+                isolation: isolation.clone(),
             }),
             Err(e) if e.kind == "gateway_down" => Ok(Snapshot {
                 gateway: None,
                 sandboxes: env::read_all_records(state),
+                isolation: isolation.clone(),
             }),
             Err(e) => Err(e),
         }
@@ -90,7 +96,43 @@ impl Snapshot {
             "policies": v.policies,
             "egressHosts": v.egress_hosts,
             "egressDenied": v.egress_denied,
+            "isolation": self.isolation_json(v),
+            "running": v.sandbox_running,
             "createdAtMs": v.created_at_ms,
+        })
+    }
+
+    /// One line: the setting and what it achieves here.
+    pub fn isolation_line(&self, v: &SandboxView) -> String {
+        match v.isolation.unwrap_or(crate::args::Isolation::Auto) {
+            crate::args::Isolation::None => "none (set at onboarding: --isolation none)".into(),
+            s => format!(
+                "{} ({}{})",
+                crate::sandbox_run::describe(&self.isolation),
+                if s == crate::args::Isolation::Require {
+                    "required"
+                } else {
+                    "auto"
+                },
+                if v.sandbox_running { ", running" } else { "" }
+            ),
+        }
+    }
+
+    /// `{setting, mode, namespaces, landlockAbi, seccomp}`: what this sandbox's sessions get.
+    pub fn isolation_json(&self, v: &SandboxView) -> Value {
+        let setting = v.isolation.unwrap_or(crate::args::Isolation::Auto);
+        if setting == crate::args::Isolation::None {
+            return json!({"setting": setting, "mode": "none", "namespaces": [], "landlockAbi": null, "seccomp": false});
+        }
+        let r = &self.isolation;
+        json!({
+            "setting": setting,
+            "mode": r.mode,
+            "namespaces": r.namespaces,
+            "landlockAbi": r.landlock_abi,
+            "seccomp": r.seccomp,
+            "warnings": r.warnings,
         })
     }
 
@@ -258,6 +300,7 @@ pub async fn sandbox_status(state: &StateDir, name: &str, json: bool) -> CliResu
                 ui::bad("no")
             }
         );
+        println!("  Isolation: {}", snap.isolation_line(v));
         println!("  Egress: {}", egress_summary(v));
         println!("  Egress refused since start: {}", v.egress_denied);
         match &snap.gateway {

@@ -80,9 +80,8 @@ fn registry(listener: std::net::TcpListener, cfg: Arc<rustls::ServerConfig>) -> 
 
 /// Runs `argv` inside the sandbox; returns the output.
 fn exec(sg: &Sg, name: &str, argv: &[&str]) -> common::Out {
-    let mut args = vec![name, "exec", "--"];
-    args.extend_from_slice(argv);
-    sg.run(&args)
+    let visible = common::visible_args();
+    sg.run(&common::exec_args(name, &visible, argv))
 }
 
 #[test]

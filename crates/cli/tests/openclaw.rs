@@ -60,25 +60,28 @@ fn real_cli_runs_agent_turns(version: &str) {
     let (out, _port) = sg.onboard_mock("beta", "mock-beta");
     assert!(out.ok(), "{}", out.all());
 
+    // Each turn runs inside its sandbox (full isolation where the kernel allows it).
+    let visible = common::visible_args();
     for (sandbox, model) in [("alpha", "mock-alpha"), ("beta", "mock-beta")] {
         let msg = format!("Test from {sandbox}");
-        let out = sg.run(&[
+        let out = sg.run(&common::exec_args(
             sandbox,
-            "exec",
-            "--",
-            "env",
-            &path,
-            &node,
-            &cli,
-            "agent",
-            "--agent",
-            "main",
-            "-m",
-            &msg,
-            "--session-id",
-            "debug",
-            "--json",
-        ]);
+            &visible,
+            &[
+                "env",
+                &path,
+                &node,
+                &cli,
+                "agent",
+                "--agent",
+                "main",
+                "-m",
+                &msg,
+                "--session-id",
+                "debug",
+                "--json",
+            ],
+        ));
         assert!(
             out.ok(),
             "openclaw agent failed in {sandbox}: {}",
@@ -104,9 +107,13 @@ fn real_cli_runs_agent_turns(version: &str) {
     }
 
     // `gateway call health` prints the res payload verbatim.
-    let out = sg.run(&[
-        "alpha", "exec", "--", "env", &path, &node, &cli, "gateway", "call", "health", "--json",
-    ]);
+    let out = sg.run(&common::exec_args(
+        "alpha",
+        &visible,
+        &[
+            "env", &path, &node, &cli, "gateway", "call", "health", "--json",
+        ],
+    ));
     assert!(out.ok(), "{}", out.all());
     let v: serde_json::Value =
         serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));

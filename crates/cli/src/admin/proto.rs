@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use sandgate_gateway::egress::{Denial, HostRule, Preset};
 use serde::{Deserialize, Serialize};
 
+use crate::args::Isolation;
 use crate::error::CliError;
 
 /// A secret string: serialised as is (the admin socket is trusted), never shown by `Debug`.
@@ -74,6 +75,23 @@ pub enum Request {
         /// Egress presets.
         #[serde(default)]
         policies: Vec<Preset>,
+        /// Isolation of the sandbox's sessions.
+        #[serde(default)]
+        isolation: Option<Isolation>,
+    },
+    /// Serve the listener a sandbox's init bound inside its network namespace (fetched from
+    /// the init's control socket), replacing any earlier one.
+    AttachSandbox {
+        /// Sandbox name.
+        name: String,
+        /// Replace a listener already served (a new init); otherwise attaching is a no-op then.
+        #[serde(default)]
+        replace: bool,
+    },
+    /// Stop serving the sandbox's in-namespace listener.
+    DetachSandbox {
+        /// Sandbox name.
+        name: String,
     },
     /// Remove a sandbox.
     DestroySandbox {
@@ -306,6 +324,12 @@ pub struct SandboxView {
     /// Egress refusals since the gateway started.
     #[serde(default)]
     pub egress_denied: u64,
+    /// Isolation of `connect`/`exec` sessions chosen at onboarding (`auto` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Isolation>,
+    /// Whether the gateway serves a listener inside the running sandbox.
+    #[serde(default)]
+    pub sandbox_running: bool,
     /// Directory holding the sandbox CLI's device identity.
     pub device_dir: PathBuf,
     /// CA bundle path.

@@ -25,6 +25,10 @@ const ADMIN_DRAIN: Duration = Duration::from_secs(10);
 
 /// Runs the daemon until SIGTERM/SIGINT.
 pub fn run(args: &DaemonArgs) -> CliResult<()> {
+    // Same-uid processes (sandboxes included, before they are isolated) must not read this
+    // process's memory or `/proc/<pid>/environ`: provider keys pass through it.
+    let dumpable =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     let state = StateDir::resolve(args.state_dir.as_deref())?;
     state.ensure()?;
     let lock_path = state.daemon_lock();
@@ -48,6 +52,9 @@ pub fn run(args: &DaemonArgs) -> CliResult<()> {
         ));
     }
     let _log_guard = init_logging(&state)?;
+    if let Err(e) = dumpable {
+        tracing::warn!(error = %e, "cannot clear the dumpable flag");
+    }
     let nofile = rlimit::raise_nofile();
     tracing::info!(before = ?nofile.before, after = ?nofile.after, "open-files limit");
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -13,11 +13,13 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::admin::proto::{Health, InferenceHealth, Request, Route, SandboxView, StatusReply};
+use crate::args::Isolation;
 use crate::env;
 use crate::error::{CliError, CliResult};
 use crate::paths::StateDir;
 use crate::{ports, providers, validate};
 
+mod attach;
 mod policy;
 
 /// How long one inference probe may take in `status`.
@@ -75,6 +77,7 @@ impl Daemon {
             ),
             Err(e) => tracing::warn!(error = %e.message, "cannot write the combined CA bundle"),
         }
+        d.reattach_running().await;
         for info in d.gw.sandboxes().await {
             let view = d.view(&info);
             if let Err(e) = env::write_sandbox_files(&d.state, &view, &info.token) {
@@ -107,6 +110,8 @@ impl Daemon {
             policies: info.egress.presets.iter().copied().collect(),
             egress_hosts: info.egress.hosts.iter().cloned().collect(),
             egress_denied: info.egress_denied,
+            isolation: old.as_ref().and_then(|o| o.isolation),
+            sandbox_running: info.sandboxed_listener,
             device_dir: info.device_dir.clone(),
             ca_bundle: self.gw.ca_bundle_path(),
             verified: old.as_ref().is_some_and(|o| o.verified),
@@ -142,7 +147,23 @@ impl Daemon {
                 route,
                 port,
                 policies,
-            } => self.create(name, route, port, policies).await,
+                isolation,
+            } => self.create(name, route, port, policies, isolation).await,
+            Request::AttachSandbox { name, replace } => {
+                let info = self.existing(&name).await?;
+                if info.sandboxed_listener && !replace {
+                    return Ok(json!({ "attached": name, "already": true }));
+                }
+                let addr = self.attach(&name).await?;
+                Ok(json!({ "attached": name, "addr": addr.to_string() }))
+            }
+            Request::DetachSandbox { name } => {
+                self.existing(&name).await?;
+                let had = self.gw.detach_listener(&name).await.map_err(|e| {
+                    gateway_error("cannot detach the sandbox listener", &e, &self.state)
+                })?;
+                Ok(json!({ "detached": had }))
+            }
             Request::DestroySandbox { name } => {
                 self.existing(&name).await?;
                 self.gw
@@ -271,6 +292,7 @@ impl Daemon {
         route: Route,
         port: Option<u16>,
         policies: Vec<Preset>,
+        isolation: Option<Isolation>,
     ) -> CliResult<Value> {
         validate::sandbox_name(&name)?;
         Self::route_spec(&route)?;
@@ -321,6 +343,7 @@ impl Daemon {
         let view = SandboxView {
             verified: false,
             verify_error: None,
+            isolation,
             ..view
         };
         env::write_sandbox_files(&self.state, &view, &info.token)?;

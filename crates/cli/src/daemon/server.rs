@@ -147,6 +147,8 @@ fn op_name(req: &Request) -> &'static str {
         Request::DestroySandbox { .. } => "destroy_sandbox",
         Request::SetRoute { .. } => "set_route",
         Request::MarkVerified { .. } => "mark_verified",
+        Request::AttachSandbox { .. } => "attach_sandbox",
+        Request::DetachSandbox { .. } => "detach_sandbox",
         Request::PolicyList { .. } => "policy_list",
         Request::PolicyChange { .. } => "policy_change",
         Request::EgressDenials { .. } => "egress_denials",

@@ -136,6 +136,37 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
 }
 
 /// A port that was free a moment ago (bound to port 0, then released).
+/// `exec` options that keep the test's own tools visible inside a sandbox wherever the
+/// checkout lives (a clone under `/root` or `/tmp` is hidden by default): the workspace root,
+/// and the installation prefix of the test Python (a venv points into e.g. `/root/.pyenv`).
+pub fn visible_args() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut v = vec!["--no-workspace".to_string()];
+    let mut ro = |p: PathBuf| {
+        if let Ok(p) = p.canonicalize() {
+            v.push("--ro".into());
+            v.push(p.display().to_string());
+        }
+    };
+    ro(root);
+    if let Ok(py) = std::env::var("SANDGATE_TEST_PYTHON")
+        && let Ok(real) = Path::new(&py).canonicalize()
+        && let Some(prefix) = real.parent().and_then(Path::parent)
+    {
+        ro(prefix.to_path_buf());
+    }
+    v
+}
+
+/// `sandgate <name> exec <visible_args> -- argv…`.
+pub fn exec_args<'a>(name: &'a str, visible: &'a [String], argv: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![name, "exec"];
+    args.extend(visible.iter().map(String::as_str));
+    args.push("--");
+    args.extend_from_slice(argv);
+    args
+}
+
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()

@@ -1,0 +1,343 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Real sandboxes, end to end: from inside `sandgate <name> exec`, a process reaches its own
+//! gateway and nothing else of the host — not the other sandbox's token, the state database,
+//! the admin socket, the daemon's process or environment, a host loopback listener, or any
+//! write outside its home, `/tmp` and workspace. Sessions of one sandbox share it (a service
+//! started in one is reachable from another, never from the other sandbox); background
+//! processes die with the last session; a session survives a gateway restart.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::Sg;
+
+fn full_isolation(sg: &Sg) -> bool {
+    let (_, v) = sg.json(&["status", "--json"]);
+    let mode = v["sandboxes"][0]["isolation"]["mode"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if mode != "full" {
+        eprintln!(
+            "NOTE: this kernel allows isolation {mode:?}, not full; the isolation checks need full: {v}"
+        );
+    }
+    mode == "full"
+}
+
+fn exec(sg: &Sg, name: &str, extra: &[&str], argv: &[&str]) -> common::Out {
+    let mut visible = common::visible_args();
+    if extra.contains(&"--workspace") {
+        visible.retain(|a| a != "--no-workspace");
+    }
+    visible.extend(extra.iter().map(|s| s.to_string()));
+    sg.run(&common::exec_args(name, &visible, argv))
+}
+
+/// A host loopback listener that counts the connections it accepts.
+fn host_listener() -> (u16, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let n = Arc::new(AtomicUsize::new(0));
+    let counted = n.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            if c.is_ok() {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (port, n)
+}
+
+fn host_processes_with(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|c| String::from_utf8_lossy(c).contains(marker))
+        .count()
+}
+
+#[test]
+fn a_sandboxed_process_reaches_its_gateway_and_nothing_else() {
+    let sg = Sg::new();
+    let (_, port_a) = sg.onboard_mock("alpha", "mock-alpha");
+    let (_, port_b) = sg.onboard_mock("beta", "mock-beta");
+    if !full_isolation(&sg) {
+        return;
+    }
+    let daemon = sg.pid().unwrap();
+    let state = sg.state().display().to_string();
+    let (host_port, host_conns) = host_listener();
+    let ws = tempfile::tempdir().unwrap();
+    let ws_path = ws.path().display().to_string();
+    let script = format!(
+        r#"try() {{ if "$@" >/dev/null 2>&1; then echo "$LABEL=yes"; else echo "$LABEL=no"; fi; }}
+LABEL=gateway try curl -sS --fail -H "Authorization: Bearer $OPENCLAW_GATEWAY_TOKEN" http://127.0.0.1:{port_a}/v1/models
+LABEL=other_token try cat {state}/sandboxes/beta/gateway-token
+LABEL=db try test -e {state}/sandgate.db
+LABEL=admin try test -e {state}/admin.sock
+LABEL=daemon_environ try cat /proc/{daemon}/environ
+LABEL=daemon_proc try test -e /proc/{daemon}
+LABEL=host_loopback try curl -sS --max-time 5 http://127.0.0.1:{host_port}/
+LABEL=other_port try curl -sS --max-time 5 http://127.0.0.1:{port_b}/v1/models
+LABEL=public try curl -sS --noproxy '*' --max-time 5 http://203.0.113.9/
+LABEL=public_proxied try curl -sS --fail --max-time 5 http://203.0.113.9/
+LABEL=write_usr try touch /usr/sandgate-probe
+LABEL=write_etc try touch /etc/sandgate-probe
+LABEL=write_home try touch $HOME/probe
+LABEL=write_tmp try touch /tmp/probe
+LABEL=write_ws try touch {ws_path}/from-inside
+LABEL=nested_userns try unshare -U true
+echo hostname=$(hostname)
+grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status
+"#
+    );
+    let out = exec(
+        &sg,
+        "alpha",
+        &["--workspace", &ws_path],
+        &["sh", "-c", &script],
+    );
+    assert!(out.ok(), "{out}");
+    let want = [
+        ("gateway", "yes"),
+        ("other_token", "no"),
+        ("db", "no"),
+        ("admin", "no"),
+        ("daemon_environ", "no"),
+        ("daemon_proc", "no"),
+        ("host_loopback", "no"),
+        ("other_port", "no"),
+        ("public", "no"),
+        ("public_proxied", "no"),
+        ("write_usr", "no"),
+        ("write_etc", "no"),
+        ("write_home", "yes"),
+        ("write_tmp", "yes"),
+        ("write_ws", "yes"),
+        ("nested_userns", "no"),
+    ];
+    for (label, answer) in want {
+        assert!(
+            out.stdout.contains(&format!("{label}={answer}\n")),
+            "{label} should be {answer}:\n{out}"
+        );
+    }
+    assert!(out.stdout.contains("hostname=alpha"), "{out}");
+    for line in [
+        "CapEff:\t0000000000000000",
+        "CapBnd:\t0000000000000000",
+        "NoNewPrivs:\t1",
+        "Seccomp:\t2",
+    ] {
+        assert!(out.stdout.contains(line), "{line}: {out}");
+    }
+    assert_eq!(
+        host_conns.load(Ordering::SeqCst),
+        0,
+        "a host loopback listener was reached"
+    );
+    assert!(
+        ws.path().join("from-inside").exists(),
+        "the workspace write did not reach the host"
+    );
+    assert!(!std::path::Path::new("/usr/sandgate-probe").exists());
+    // The last session ended: the sandbox is gone with it.
+    common::wait_until("the sandbox to end", Duration::from_secs(10), || {
+        !sg.state().join("run/alpha.sock").exists()
+    });
+}
+
+#[test]
+fn sessions_share_their_sandbox_and_background_processes_die_with_the_last() {
+    let sg = Sg::new();
+    sg.onboard_mock("alpha", "mock-alpha");
+    sg.onboard_mock("beta", "mock-beta");
+    if !full_isolation(&sg) {
+        return;
+    }
+    // A background process outlives its command but not the sandbox's last session.
+    let marker = format!("{}.123", std::process::id());
+    let out = exec(
+        &sg,
+        "alpha",
+        &[],
+        &["sh", "-c", &format!("sleep {marker} & echo started")],
+    );
+    assert!(out.ok() && out.stdout.contains("started"), "{out}");
+    common::wait_until(
+        "the background process to be killed",
+        Duration::from_secs(10),
+        || host_processes_with(&marker) == 0,
+    );
+
+    // A detached service in one session is reachable from another session of the same
+    // sandbox, and not from the other sandbox.
+    let Ok(py) = std::env::var("SANDGATE_TEST_PYTHON") else {
+        eprintln!(
+            "NOTE: SANDGATE_TEST_PYTHON not set (scripts/test sets it): the shared-service check did not run"
+        );
+        return;
+    };
+    let server = [
+        py.clone(),
+        "-c".into(),
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('127.0.0.1', 7777))\ns.listen()\nwhile True:\n    c, _ = s.accept(); c.sendall(b'hello from alpha\\n'); c.close()".to_string(),
+    ];
+    // Bounded retries while the detached server starts listening.
+    let client = [
+        py.clone(),
+        "-c".into(),
+        "import socket, time\nfor i in range(100):\n    try:\n        print(socket.create_connection(('127.0.0.1', 7777), timeout=2).recv(64).decode().strip()); break\n    except ConnectionRefusedError:\n        time.sleep(0.05)\nelse:\n    print('refused')".to_string(),
+    ];
+    let visible = common::visible_args();
+    let mut args = vec!["alpha", "exec", "--detach"];
+    args.extend(visible.iter().map(String::as_str));
+    args.push("--");
+    args.extend(server.iter().map(String::as_str));
+    let out = sg.run(&args);
+    assert!(out.ok(), "{out}");
+    let client_args: Vec<&str> = client.iter().map(String::as_str).collect();
+    let out = exec(&sg, "alpha", &[], &client_args);
+    assert!(out.stdout.contains("hello from alpha"), "{out}");
+    let out = exec(&sg, "beta", &[], &client_args);
+    assert!(
+        !out.stdout.contains("hello from alpha"),
+        "beta reached alpha's service: {out}"
+    );
+    // The detached service keeps alpha running until `stop`.
+    assert!(sg.state().join("run/alpha.sock").exists());
+    let out = sg.run(&["alpha", "stop"]);
+    assert!(out.ok() && out.stdout.contains("stopped"), "{out}");
+    assert!(!sg.state().join("run/alpha.sock").exists());
+}
+
+#[test]
+fn twenty_sessions_at_once_across_two_sandboxes() {
+    let sg = Sg::new();
+    sg.onboard_mock("alpha", "mock-alpha");
+    sg.onboard_mock("beta", "mock-beta");
+    if !full_isolation(&sg) {
+        return;
+    }
+    let visible = common::visible_args();
+    let script = "echo host=$(hostname); curl -sS --fail -H \"Authorization: Bearer $OPENCLAW_GATEWAY_TOKEN\" http://127.0.0.1:$OPENCLAW_GATEWAY_PORT/v1/models";
+    let children: Vec<(&str, std::process::Child)> = (0..20)
+        .map(|i| {
+            let name = if i % 2 == 0 { "alpha" } else { "beta" };
+            let child = sg
+                .cmd(&common::exec_args(name, &visible, &["sh", "-c", script]))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (name, child)
+        })
+        .collect();
+    for (name, child) in children {
+        let out = common::Out::from(child.wait_with_output().unwrap());
+        assert!(out.ok(), "{name}: {out}");
+        assert!(
+            out.stdout.contains(&format!("host={name}\n")),
+            "{name}: {out}"
+        );
+        assert!(
+            out.stdout.contains(&format!("mock-{name}")),
+            "{name} served by the wrong gateway: {out}"
+        );
+    }
+}
+
+#[test]
+fn an_open_session_survives_a_gateway_restart() {
+    let sg = Sg::new();
+    sg.onboard_mock("alpha", "mock-alpha");
+    if !full_isolation(&sg) {
+        return;
+    }
+    let visible = common::visible_args();
+    let script = format!(
+        "{s} agent -m before --json >/dev/null && echo turn1=ok; echo ready; read line; {s} agent -m after --json && echo turn2=ok",
+        s = common::SANDGATE
+    );
+    let mut child = sg
+        .cmd(&common::exec_args(
+            "alpha",
+            &visible,
+            &["sh", "-c", &script],
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while line.trim() != "ready" {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the session ended early"
+        );
+    }
+    assert!(sg.run(&["gateway", "stop"]).ok());
+    let out = sg.run(&["gateway", "start"]);
+    assert!(out.ok(), "{out}");
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success() && rest.contains("turn2=ok"),
+        "after the restart: {rest}"
+    );
+}
+
+#[test]
+fn mounts_that_would_expose_the_state_dir_are_refused_and_nothing_starts() {
+    let sg = Sg::new();
+    sg.onboard_mock("alpha", "mock-alpha");
+    sg.onboard_mock("beta", "mock-beta");
+    let state = sg.state().display().to_string();
+    let beta = format!("{state}/sandboxes/beta");
+    let parent = sg.state().parent().unwrap().display().to_string();
+    for extra in [
+        vec!["--workspace", state.as_str()],
+        vec!["--workspace", parent.as_str()],
+        vec!["--workspace", "/"],
+        vec!["--rw", beta.as_str()],
+        vec!["--ro", state.as_str()],
+    ] {
+        let out = exec(&sg, "alpha", &extra, &["true"]);
+        assert!(
+            !out.ok() && out.stderr.contains("nothing was started"),
+            "{extra:?}: {out}"
+        );
+    }
+    assert!(
+        !sg.state().join("run/alpha.sock").exists(),
+        "a refused session started the sandbox"
+    );
+    let out = sg.run(&[
+        "alpha",
+        "exec",
+        "--isolation",
+        "none",
+        "--",
+        "sh",
+        "-c",
+        "echo $SANDGATE_SANDBOX",
+    ]);
+    assert!(
+        out.ok() && out.stdout.contains("alpha") && out.stderr.contains("WITHOUT isolation"),
+        "{out}"
+    );
+}
