@@ -64,13 +64,13 @@ pub fn spec(state: &StateDir, view: &SandboxView, visible: &Visible) -> CliResul
         "/home".into(),
         "/root".into(),
     ];
+    // The caller's own home, wherever it lives.
     if let Some(h) = std::env::var_os("HOME")
         .map(PathBuf::from)
         .filter(|h| h.is_absolute() && h != Path::new("/"))
+        && !hide.iter().any(|x| h.starts_with(x))
     {
-        if !hide.iter().any(|x| h.starts_with(x)) {
-            hide.push(h);
-        }
+        hide.push(h);
     }
     let inside = inside_paths(name);
     let mut mounts = vec![
