@@ -341,3 +341,81 @@ fn mounts_that_would_expose_the_state_dir_are_refused_and_nothing_starts() {
         "{out}"
     );
 }
+
+#[test]
+fn connect_gives_a_pty_inside_the_sandbox_with_job_control() {
+    let sg = Sg::new();
+    sg.onboard_mock("alpha", "mock-alpha");
+    if !full_isolation(&sg) {
+        return;
+    }
+    // `script` puts `sandgate connect` on a terminal, as a person's shell would.
+    let mut words = vec![
+        common::SANDGATE.to_string(),
+        "--state-dir".into(),
+        sg.state().display().to_string(),
+        "alpha".into(),
+        "connect".into(),
+    ];
+    words.extend(common::visible_args());
+    // The outer terminal's size must reach the sandbox's pty.
+    let line = format!(
+        "stty rows 33 cols 111; exec {}",
+        words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |what: &str, seen: &mut Vec<String>| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !seen.iter().any(|l| l.contains(what)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) => seen.push(l),
+                Err(_) => panic!(
+                    "no {what:?} from the pty session; saw:\n{}",
+                    seen.join("\n")
+                ),
+            }
+        }
+    };
+    let mut seen = Vec::new();
+    stdin
+        .write_all(b"echo TTY=$(tty); echo SIZE=$(stty size)\n")
+        .unwrap();
+    wait_for("TTY=/dev/pts/", &mut seen);
+    wait_for("SIZE=33 111", &mut seen);
+    // Ctrl-C reaches the foreground job through the sandbox's own terminal.
+    stdin
+        .write_all(b"sh -c 'echo SLEEP=$((40+2)); exec sleep 100'\n")
+        .unwrap();
+    // (The marker is computed, so the echoed input line does not match it.)
+    wait_for("SLEEP=42", &mut seen);
+    stdin.write_all(b"\x03").unwrap();
+    // The interrupted job's status: 128 + SIGINT.
+    stdin.write_all(b"echo AFTER=$?\n").unwrap();
+    wait_for("AFTER=130", &mut seen);
+    stdin.write_all(b"exit 3\n").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "{}", seen.join("\n"));
+}

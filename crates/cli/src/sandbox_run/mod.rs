@@ -297,7 +297,9 @@ async fn start_session(
             name: name.to_owned(),
             replace: running.created,
         };
-        if let Err(e) = client::call_value(state, &attach).await {
+        // Without a network namespace (Landlock mode) the sandbox reaches the host port.
+        let in_netns = running.report.mode == IsolationMode::Full;
+        if in_netns && let Err(e) = client::call_value(state, &attach).await {
             eprintln!(
                 "{}",
                 ui::warn(&format!(
