@@ -60,28 +60,41 @@ fn real_cli_runs_agent_turns(version: &str) {
     let (out, _port) = sg.onboard_mock("beta", "mock-beta");
     assert!(out.ok(), "{}", out.all());
 
-    // Each turn runs inside its sandbox (full isolation where the kernel allows it).
+    // Each turn runs inside its sandbox (full isolation where the kernel allows it), both
+    // sandboxes at once.
     let visible = common::visible_args();
-    for (sandbox, model) in [("alpha", "mock-alpha"), ("beta", "mock-beta")] {
+    let sandboxes = [("alpha", "mock-alpha"), ("beta", "mock-beta")];
+    let running: Vec<_> = sandboxes
+        .iter()
+        .map(|(sandbox, _)| {
+            let msg = format!("Test from {sandbox}");
+            sg.cmd(&common::exec_args(
+                sandbox,
+                &visible,
+                &[
+                    "env",
+                    &path,
+                    &node,
+                    &cli,
+                    "agent",
+                    "--agent",
+                    "main",
+                    "-m",
+                    &msg,
+                    "--session-id",
+                    "debug",
+                    "--json",
+                ],
+            ))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for ((sandbox, model), child) in sandboxes.into_iter().zip(running) {
         let msg = format!("Test from {sandbox}");
-        let out = sg.run(&common::exec_args(
-            sandbox,
-            &visible,
-            &[
-                "env",
-                &path,
-                &node,
-                &cli,
-                "agent",
-                "--agent",
-                "main",
-                "-m",
-                &msg,
-                "--session-id",
-                "debug",
-                "--json",
-            ],
-        ));
+        let out = common::Out::from(child.wait_with_output().unwrap());
         assert!(
             out.ok(),
             "openclaw agent failed in {sandbox}: {}",
