@@ -187,6 +187,7 @@ impl Snapshot {
             egress_summary(v),
             v.egress_denied
         );
+        println!("      isolation: {}", self.isolation_line(v));
         println!("      gateway: {}", v.url);
         if let Some(p) = self.problem(state, v) {
             println!("      {}", ui::warn(&format!("Degraded: {p}")));

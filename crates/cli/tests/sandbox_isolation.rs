@@ -419,3 +419,41 @@ fn connect_gives_a_pty_inside_the_sandbox_with_job_control() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(3), "{}", seen.join("\n"));
 }
+
+#[test]
+fn without_user_namespaces_auto_degrades_out_loud_and_require_refuses() {
+    let sg = Sg::new();
+    let (_, port) = sg.onboard_mock("alpha", "mock-alpha");
+    let state = sg.state().display().to_string();
+    let visible = common::visible_args();
+    let script = format!(
+        r#"curl -sS --fail -H "Authorization: Bearer $OPENCLAW_GATEWAY_TOKEN" http://127.0.0.1:{port}/v1/models && echo gateway=yes
+cat {state}/sandgate.db >/dev/null 2>&1 || echo db=no
+cat {state}/sandboxes/alpha/gateway-token >/dev/null 2>&1 && echo own_token=yes"#
+    );
+    let run = |isolation: &str| {
+        let mut args = vec!["alpha", "exec", "--isolation", isolation];
+        args.extend(visible.iter().map(String::as_str));
+        args.extend(["--", "sh", "-c", script.as_str()]);
+        common::Out::from(
+            sg.cmd(&args)
+                .env("SANDGATE_SANDBOX_FORCE_NO_USERNS", "1")
+                .output()
+                .unwrap(),
+        )
+    };
+    let out = run("require");
+    assert!(
+        !out.ok() && out.stderr.contains("isolation_unavailable"),
+        "{out}"
+    );
+    let out = run("auto");
+    assert!(out.ok(), "{out}");
+    assert!(
+        out.stderr.contains("warning: no namespaces"),
+        "the degradation was not said: {out}"
+    );
+    for want in ["gateway=yes", "db=no", "own_token=yes"] {
+        assert!(out.stdout.contains(want), "{want}: {out}");
+    }
+}

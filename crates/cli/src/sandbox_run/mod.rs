@@ -101,7 +101,7 @@ pub async fn run(
             for w in &report.warnings {
                 eprintln!("{}", ui::warn(&format!("warning: {w}")));
             }
-            sandboxed(state, &view, &token, run, what, detach).await?
+            sandboxed(state, &view, &token, run, what, detach, report.mode).await?
         }
     };
     if let Some(d) = policy_cmd::session_denials(state, name, started).await {
@@ -214,16 +214,26 @@ async fn sandboxed(
     run: &RunArgs,
     what: What,
     detach: bool,
+    mode: IsolationMode,
 ) -> CliResult<u8> {
     let name = view.name.clone();
     let cwd = std::env::current_dir().map_err(|e| CliError::io("current directory", &e))?;
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let visible = mounts::resolve(run, &cwd, home.as_deref(), state.root())?;
     let spec = layout::spec(state, view, &visible)?;
+    // With namespaces the sandbox has its own view; in Landlock mode it sees host paths, of
+    // which only the granted ones are reachable.
+    let (home_inside, paths) = match mode {
+        IsolationMode::Full => (
+            PathBuf::from(layout::INSIDE_HOME),
+            layout::inside_paths(&name),
+        ),
+        _ => (state.sandbox_home(&name), env::EnvPaths::host(state, view)),
+    };
     let mut vars = env::host_allowlisted(std::env::vars());
     vars.retain(|(k, _)| k != "HOME");
-    vars.push(("HOME".into(), layout::INSIDE_HOME.into()));
-    vars.extend(env::sandbox_env(&layout::inside_paths(&name), view, token));
+    vars.push(("HOME".into(), home_inside.display().to_string()));
+    vars.extend(env::sandbox_env(&paths, view, token));
     let pty = matches!(what, What::Shell)
         && std::io::stdin().is_terminal()
         && std::io::stdout().is_terminal();
@@ -245,10 +255,7 @@ async fn sandboxed(
             .into_iter()
             .map(|(k, v)| (OsString::from(k), OsString::from(v)))
             .collect(),
-        cwd: visible
-            .workspace
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(layout::INSIDE_HOME)),
+        cwd: visible.workspace.clone().unwrap_or(home_inside),
         stdio,
         detach,
     };
@@ -283,11 +290,16 @@ async fn start_session(
     cmd: SessionCommand,
 ) -> CliResult<sandgate_sandbox::Session> {
     let cmd = std::sync::Arc::new(cmd);
+    let lock_path = state.run_dir().join(format!("{name}.lock"));
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let spec_c = spec.clone();
+        let (spec_c, lock_path) = (spec.clone(), lock_path.clone());
+        // Sessions starting at once serialise on the sandbox's lock, so exactly one of them
+        // starts the init and the others join it.
         let running = tokio::task::spawn_blocking(move || {
+            let lock = std::fs::File::create(&lock_path)?;
+            lock.lock()?;
             sandgate_sandbox::ensure_running(&spec_c, &HelperCommand::default())
         })
         .await
@@ -314,9 +326,29 @@ async fn start_session(
             .await
             .map_err(blocking_err)?
         {
-            Err(sandgate_sandbox::SandboxError::NotRunning { .. }) if attempt < 3 => continue,
+            // The sandbox's last session ended between the join and this start: its init is
+            // gone or going. Start (or join) it again.
+            Err(e) if attempt < 6 && init_went_away(&e) => {
+                tokio::time::sleep(std::time::Duration::from_millis(10 * attempt)).await;
+            }
             other => return other.map_err(sandbox_err),
         }
+    }
+}
+
+fn init_went_away(e: &sandgate_sandbox::SandboxError) -> bool {
+    use std::io::ErrorKind::{
+        BrokenPipe, ConnectionRefused, ConnectionReset, NotFound, UnexpectedEof,
+    };
+    match e {
+        sandgate_sandbox::SandboxError::NotRunning { .. } => true,
+        sandgate_sandbox::SandboxError::Io(io) => {
+            matches!(
+                io.kind(),
+                BrokenPipe | ConnectionRefused | ConnectionReset | NotFound | UnexpectedEof
+            )
+        }
+        _ => false,
     }
 }
 
