@@ -127,7 +127,7 @@ async fn start_locked(state: &StateDir, say: &mut dyn FnMut(&str)) -> CliResult<
     match wait_for_health(state, Some(&mut child), pid).await? {
         Some(h) => Ok(Started::Spawned(h, Some(child))),
         None => {
-            let _ = sys::send_signal(pid, libc::SIGTERM);
+            let _ = sys::terminate(pid);
             Err(CliError::new(
                 "gateway_start_timeout",
                 format!(
@@ -232,7 +232,7 @@ pub async fn stop(state: &StateDir) -> CliResult<Stopped> {
         pidfile::remove_runtime_files(state);
         return Ok(Stopped::Stale(pid));
     }
-    sys::send_signal(pid, libc::SIGTERM).map_err(|e| {
+    sys::terminate(pid).map_err(|e| {
         CliError::new(
             "stop_failed",
             format!("cannot signal the gateway (pid {pid}): {e}"),

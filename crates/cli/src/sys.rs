@@ -1,17 +1,21 @@
-//! The few system calls std does not wrap: signals, process liveness, the effective uid.
-#![allow(unsafe_code)]
+//! Process liveness, signals and the effective uid, through rustix (no `unsafe` here).
+
+use rustix::process::{Pid, Signal};
+
+fn pid_of(pid: u32) -> Option<Pid> {
+    i32::try_from(pid).ok().and_then(Pid::from_raw)
+}
 
 /// Whether a process with this pid exists and is not a zombie.
 pub fn pid_alive(pid: u32) -> bool {
-    let Ok(pid_t) = libc::pid_t::try_from(pid) else {
+    let Some(p) = pid_of(pid) else {
         return false;
     };
-    if pid_t <= 0 {
-        return false;
-    }
-    // SAFETY: kill with signal 0 only checks for existence and permission; no memory is touched.
-    let rc = unsafe { libc::kill(pid_t, 0) };
-    let exists = rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // Signal 0: existence and permission only. EPERM means it exists (another user's).
+    let exists = match rustix::process::test_kill_process(p) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    };
     if !exists {
         return false;
     }
@@ -25,38 +29,22 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
-/// Sends `signal` to `pid`.
-pub fn send_signal(pid: u32, signal: libc::c_int) -> std::io::Result<()> {
-    let pid_t = libc::pid_t::try_from(pid)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "pid out of range"))?;
-    if pid_t <= 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "invalid pid",
-        ));
-    }
-    // SAFETY: kill has no memory-safety preconditions; the pid is positive (never a group).
-    let rc = unsafe { libc::kill(pid_t, signal) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+/// Sends SIGTERM to `pid` (a single positive pid, never a group).
+pub fn terminate(pid: u32) -> std::io::Result<()> {
+    let p = pid_of(pid)
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "invalid pid"))?;
+    Ok(rustix::process::kill_process(p, Signal::TERM)?)
 }
 
 /// The effective uid of this process.
 pub fn euid() -> u32 {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// Restores the default SIGPIPE action so that `sandgate list | head` exits quietly
 /// instead of panicking on a closed stdout.
 pub fn reset_sigpipe() {
-    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler code.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    sandgate_sandbox::restore_default_sigpipe();
 }
 
 /// The command name of a process (`/proc/<pid>/comm`), if readable.

@@ -26,6 +26,7 @@ pub use init::TEST_DIE_AFTER;
 pub use probe::{FORCE_NO_USERNS, probe};
 pub use pty::relay_pty;
 pub use session::{Session, spawn_session};
+pub use sig::restore_default_sigpipe;
 pub use spec::{
     ExitStatusLike, HelperCommand, IsolationMode, IsolationReport, Mount, SandboxSpec,
     SessionCommand, SessionStdio,

@@ -51,3 +51,14 @@ pub(crate) fn unblock(signals: &[i32]) {
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
     }
 }
+
+/// Restores the default SIGPIPE disposition (Rust starts programs with it ignored), so a CLI
+/// whose stdout is a closed pipe (`sandgate list | head`) ends quietly instead of panicking.
+/// Lives here because this crate is the one place the workspace allows `unsafe` for kernel
+/// interfaces that rustix does not wrap.
+pub fn restore_default_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
