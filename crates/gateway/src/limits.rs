@@ -49,6 +49,20 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Lowers the per-sandbox cap so that one sandbox's port can hold at most a quarter of
+    /// `nofile` descriptors (the process's open-files limit): a flooded sandbox then reaches
+    /// its cap long before the daemon runs out of descriptors for the other sandboxes, the
+    /// admin socket and the state database. `None` (unlimited) changes nothing.
+    pub fn within_fd_budget(mut self, nofile: Option<u64>) -> Self {
+        if let Some(n) = nofile {
+            let quarter = usize::try_from(n / 4).unwrap_or(usize::MAX).max(8);
+            self.max_connections_per_sandbox = self.max_connections_per_sandbox.min(quarter);
+        }
+        self
+    }
+}
+
 /// Counts one port's open connections against its cap.
 #[derive(Debug, Clone)]
 pub struct ConnCap {
@@ -103,6 +117,28 @@ impl Drop for ConnSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cap_fits_the_descriptor_budget() {
+        let d = Limits::default();
+        assert_eq!(
+            d.clone().within_fd_budget(None).max_connections_per_sandbox,
+            256
+        );
+        assert_eq!(
+            d.clone()
+                .within_fd_budget(Some(20_000))
+                .max_connections_per_sandbox,
+            256
+        );
+        assert_eq!(
+            d.clone()
+                .within_fd_budget(Some(256))
+                .max_connections_per_sandbox,
+            64
+        );
+        assert_eq!(d.within_fd_budget(Some(4)).max_connections_per_sandbox, 8);
+    }
 
     #[test]
     fn cap_refuses_beyond_max_and_frees_on_drop() {

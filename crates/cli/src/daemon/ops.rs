@@ -58,6 +58,14 @@ impl Daemon {
         let mut opts = GatewayOptions::new(state.root());
         opts.bind = IpAddr::V4(Ipv4Addr::LOCALHOST);
         opts.resolver = test_resolver()?;
+        // Read after `rlimit::raise_nofile`: the cap follows the limit actually in force.
+        let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        opts.limits = opts.limits.within_fd_budget(nofile);
+        tracing::info!(
+            nofile = ?nofile,
+            per_sandbox_cap = opts.limits.max_connections_per_sandbox,
+            "connection cap per sandbox port"
+        );
         let gw = Gateway::open(opts)
             .await
             .map_err(|e| gateway_error("cannot open the gateway", &e, &state))?;
