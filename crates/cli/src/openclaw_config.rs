@@ -140,7 +140,9 @@ pub fn write_for_sandbox(openclaw_dir: &Path, sandbox: &str, provider: &str, mod
         return;
     };
     match write(openclaw_dir, kind, model) {
-        Ok(path) => tracing::info!(%sandbox, path = %path.display(), "OpenClaw configuration written"),
+        Ok(path) => {
+            tracing::info!(%sandbox, path = %path.display(), "OpenClaw configuration written")
+        }
         Err(e) => tracing::warn!(%sandbox, error = %e, "OpenClaw configuration not written"),
     }
 }
@@ -164,12 +166,24 @@ mod tests {
             json!({"baseUrl": "https://inference.local/v1", "api": "openai-completions",
                    "apiKey": "unused", "models": [{"id": "qwen3:8b", "name": "qwen3:8b"}]})
         );
-        assert_eq!(v["agents"]["defaults"]["model"]["primary"], "sandgate/qwen3:8b");
+        assert_eq!(
+            v["agents"]["defaults"]["model"]["primary"],
+            "sandgate/qwen3:8b"
+        );
         write(dir.path(), ProviderKind::AnthropicProd, "claude-x").unwrap();
         let v = read(dir.path());
-        assert_eq!(v["models"]["providers"]["sandgate"]["baseUrl"], "https://inference.local");
-        assert_eq!(v["models"]["providers"]["sandgate"]["api"], "anthropic-messages");
-        assert_eq!(v["agents"]["defaults"]["model"]["primary"], "sandgate/claude-x");
+        assert_eq!(
+            v["models"]["providers"]["sandgate"]["baseUrl"],
+            "https://inference.local"
+        );
+        assert_eq!(
+            v["models"]["providers"]["sandgate"]["api"],
+            "anthropic-messages"
+        );
+        assert_eq!(
+            v["agents"]["defaults"]["model"]["primary"],
+            "sandgate/claude-x"
+        );
     }
 
     #[test]
@@ -184,8 +198,14 @@ mod tests {
         assert_eq!(v["gateway"]["mode"], "local");
         assert_eq!(v["models"]["providers"]["mine"]["baseUrl"], "http://x");
         assert_eq!(v["agents"]["defaults"]["workspace"], "/w");
-        assert_eq!(v["agents"]["defaults"]["model"]["fallbacks"], json!(["mine/a"]));
-        assert_eq!(v["agents"]["defaults"]["model"]["primary"], "sandgate/gemini-2.5-flash");
+        assert_eq!(
+            v["agents"]["defaults"]["model"]["fallbacks"],
+            json!(["mine/a"])
+        );
+        assert_eq!(
+            v["agents"]["defaults"]["model"]["primary"],
+            "sandgate/gemini-2.5-flash"
+        );
         let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
         assert!(!text.contains("secret") && text.contains("\"apiKey\": \"unused\""));
 

@@ -47,8 +47,14 @@ fn check(v: &Value, marker: &str, what: &str) {
     assert_eq!(v["messages_tool_name"], "get_weather", "{what}");
     assert_eq!(v["messages_tool_stop"], "tool_use", "{what}");
     assert_eq!(v["messages_stop"], "end_turn", "{what}");
-    assert!(v["messages_stream_pieces"].as_u64().unwrap() > 1, "{what}: {v}");
-    assert!(v["messages_stream_final_usage"].as_u64().unwrap() > 0, "{what}: {v}");
+    assert!(
+        v["messages_stream_pieces"].as_u64().unwrap() > 1,
+        "{what}: {v}"
+    );
+    assert!(
+        v["messages_stream_final_usage"].as_u64().unwrap() > 0,
+        "{what}: {v}"
+    );
     assert_eq!(
         v["messages_bad_input"]["error"]["type"], "invalid_request_error",
         "{what}: {v}"
@@ -83,7 +89,11 @@ async fn official_sdks_speak_responses_and_messages_through_the_proxy_on_every_r
         check(&v, &marker, kind.as_str());
         for req in fake.requests() {
             for (name, value) in [("authorization", "Bearer unused"), ("x-api-key", "unused")] {
-                assert_ne!(req.header(name), Some(value), "{kind}: caller credential forwarded");
+                assert_ne!(
+                    req.header(name),
+                    Some(value),
+                    "{kind}: caller credential forwarded"
+                );
             }
         }
         fakes.push(fake);

@@ -246,9 +246,10 @@ impl ProviderError {
         let status = self.status();
         let mut resp = match shape {
             ErrorShape::OpenAi => self.to_body().render(status),
-            ErrorShape::Anthropic => {
-                render_json(status, &AnthropicErrorBody::new(status, self.client_message()))
-            }
+            ErrorShape::Anthropic => render_json(
+                status,
+                &AnthropicErrorBody::new(status, self.client_message()),
+            ),
         };
         // An upstream's back-off reaches the caller (429/503 `Retry-After`, delta-seconds).
         if let Some(secs) = self.retry_after() {

@@ -57,7 +57,10 @@ impl InferenceService {
                 "/v1/embeddings",
                 post(embeddings).fallback(method_not_allowed),
             )
-            .route("/v1/responses", post(responses).fallback(method_not_allowed))
+            .route(
+                "/v1/responses",
+                post(responses).fallback(method_not_allowed),
+            )
             .route(
                 "/v1/messages",
                 post(messages).fallback(anthropic_method_not_allowed),

@@ -41,7 +41,13 @@ async fn buffered_text_on_every_route() {
         let body = json!({"model": "caller", "max_tokens": 64, "system": [{"type": "text", "text": "terse"}],
             "messages": [{"role": "user", "content": "hello"}], "stop_sequences": ["\n\nHuman:"]});
         let a = post(&svc, route, PATH, &body).await;
-        assert_eq!(a.status, 200, "{}: {}", route.kind, String::from_utf8_lossy(&a.body));
+        assert_eq!(
+            a.status,
+            200,
+            "{}: {}",
+            route.kind,
+            String::from_utf8_lossy(&a.body)
+        );
         let v = a.json();
         assert_eq!(v["type"], "message");
         assert_eq!(v["role"], "assistant");
@@ -65,7 +71,12 @@ async fn stream_events_on_every_route() {
         assert_eq!(names.first(), Some(&"message_start"), "{names:?}");
         assert!(names.contains(&"content_block_start"), "{names:?}");
         assert!(names.contains(&"content_block_stop"), "{names:?}");
-        assert_eq!(&names[names.len() - 2..], ["message_delta", "message_stop"], "{}", route.kind);
+        assert_eq!(
+            &names[names.len() - 2..],
+            ["message_delta", "message_stop"],
+            "{}",
+            route.kind
+        );
         for (name, data) in &evs {
             assert_eq!(data["type"], name.as_str());
         }
@@ -77,7 +88,10 @@ async fn stream_events_on_every_route() {
         assert!(text.contains(marker.as_str()), "{}: {text}", route.kind);
         let delta = &evs[evs.len() - 2].1;
         assert_eq!(delta["delta"]["stop_reason"], "end_turn");
-        assert!(delta["usage"]["output_tokens"].as_u64().unwrap() > 0, "{delta}");
+        assert!(
+            delta["usage"]["output_tokens"].as_u64().unwrap() > 0,
+            "{delta}"
+        );
     }
 }
 
@@ -128,7 +142,13 @@ async fn tool_use_and_tool_result_round_trip_on_every_route() {
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"], "content": "{\"temp_c\":21}"}]}
         ]});
         let a = post(&svc, route, PATH, &next).await;
-        assert_eq!(a.status, 200, "{}: {}", route.kind, String::from_utf8_lossy(&a.body));
+        assert_eq!(
+            a.status,
+            200,
+            "{}: {}",
+            route.kind,
+            String::from_utf8_lossy(&a.body)
+        );
         assert_eq!(a.json()["stop_reason"], "end_turn", "{}", route.kind);
     }
 }
@@ -136,7 +156,12 @@ async fn tool_use_and_tool_result_round_trip_on_every_route() {
 #[tokio::test]
 async fn anthropic_route_passes_through_with_its_credential_and_model() {
     let svc = service();
-    let up = fake(FakeConfig::new(FakeKind::Anthropic).label("pt").credential("sk-ant-route")).await;
+    let up = fake(
+        FakeConfig::new(FakeKind::Anthropic)
+            .label("pt")
+            .credential("sk-ant-route"),
+    )
+    .await;
     let route = up.route("claude-route");
     let body = json!({"model": "caller-model", "max_tokens": 32, "top_k": 5,
         "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}]});
@@ -149,7 +174,10 @@ async fn anthropic_route_passes_through_with_its_credential_and_model() {
     let sent = sent.json();
     assert_eq!(sent["model"], "claude-route");
     assert_eq!(sent["top_k"], 5, "unknown fields pass through: {sent}");
-    assert_eq!(sent["messages"][0]["content"][0]["cache_control"]["type"], "ephemeral");
+    assert_eq!(
+        sent["messages"][0]["content"][0]["cache_control"]["type"],
+        "ephemeral"
+    );
 
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
@@ -171,7 +199,15 @@ async fn models_answer_in_anthropic_shape_when_asked() {
     let svc = service();
     let (_fakes, routes) = every_route().await;
     for (route, _) in &routes {
-        let a = send(&svc, route, "GET", "/v1/models", &[("anthropic-version", "2023-06-01")], "").await;
+        let a = send(
+            &svc,
+            route,
+            "GET",
+            "/v1/models",
+            &[("anthropic-version", "2023-06-01")],
+            "",
+        )
+        .await;
         let v = a.json();
         assert_eq!(v["has_more"], false, "{v}");
         let first = &v["data"][0];
@@ -193,10 +229,27 @@ async fn bad_input_is_refused_in_anthropic_shape_and_not_forwarded() {
         let user = |content: Value| json!({"max_tokens": 10, "messages": [{"role": "user", "content": content}]});
         let mut cases: Vec<(String, u16, &str)> = vec![
             ("{not json".into(), 400, "invalid_request_error"),
-            (user(json!([{"type": "bogus_block"}])).to_string(), 400, "invalid_request_error"),
-            (json!({"messages": [{"role": "user", "content": "no max_tokens"}]}).to_string(), 400, "invalid_request_error"),
-            (json!({"max_tokens": 5, "messages": [{"role": "robot", "content": "x"}]}).to_string(), 400, "invalid_request_error"),
-            (user(json!("x".repeat(8000))).to_string(), 413, "request_too_large"),
+            (
+                user(json!([{"type": "bogus_block"}])).to_string(),
+                400,
+                "invalid_request_error",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "no max_tokens"}]}).to_string(),
+                400,
+                "invalid_request_error",
+            ),
+            (
+                json!({"max_tokens": 5, "messages": [{"role": "robot", "content": "x"}]})
+                    .to_string(),
+                400,
+                "invalid_request_error",
+            ),
+            (
+                user(json!("x".repeat(8000))).to_string(),
+                413,
+                "request_too_large",
+            ),
         ];
         if kind != FakeKind::Anthropic {
             cases.extend([
@@ -207,7 +260,18 @@ async fn bad_input_is_refused_in_anthropic_shape_and_not_forwarded() {
             ]);
         }
         for (body, status, kind_) in cases {
-            let a = send(&svc, &route, "POST", PATH, &[("content-type", "application/json"), ("anthropic-version", "2023-06-01")], body.clone()).await;
+            let a = send(
+                &svc,
+                &route,
+                "POST",
+                PATH,
+                &[
+                    ("content-type", "application/json"),
+                    ("anthropic-version", "2023-06-01"),
+                ],
+                body.clone(),
+            )
+            .await;
             assert_anthropic_error(&a, status, kind_);
         }
         assert_eq!(up.request_count(), 0, "{kind}: nothing may be forwarded");

@@ -38,13 +38,23 @@ async fn buffered_text_on_every_route() {
     for (route, marker) in &routes {
         let body = json!({"model": "caller-model", "input": "hello there", "instructions": "be terse", "max_output_tokens": 50});
         let a = post(&svc, route, PATH, &body).await;
-        assert_eq!(a.status, 200, "{}: {}", route.kind, String::from_utf8_lossy(&a.body));
+        assert_eq!(
+            a.status,
+            200,
+            "{}: {}",
+            route.kind,
+            String::from_utf8_lossy(&a.body)
+        );
         let v = a.json();
         assert_eq!(v["object"], "response");
         assert_eq!(v["status"], "completed", "{v}");
         assert_eq!(v["model"], "route-model");
         assert!(v["id"].as_str().unwrap().starts_with("resp_"));
-        assert!(output_text(&v).contains(marker.as_str()), "{}: {v}", route.kind);
+        assert!(
+            output_text(&v).contains(marker.as_str()),
+            "{}: {v}",
+            route.kind
+        );
         assert!(v["usage"]["total_tokens"].as_u64().unwrap() > 0, "{v}");
         assert_eq!(v["instructions"], "be terse");
     }
@@ -89,13 +99,20 @@ async fn stream_is_the_typed_event_sequence_on_every_route() {
             .filter(|(n, _)| n == "response.output_text.delta")
             .map(|(_, d)| d["delta"].as_str().unwrap().to_string())
             .collect();
-        let done = &evs.iter().find(|(n, _)| n == "response.output_text.done").unwrap().1;
+        let done = &evs
+            .iter()
+            .find(|(n, _)| n == "response.output_text.done")
+            .unwrap()
+            .1;
         assert_eq!(done["text"], text.as_str());
         assert!(text.contains(marker.as_str()), "{text}");
         let completed = &evs.last().unwrap().1["response"];
         assert_eq!(completed["status"], "completed");
         assert_eq!(output_text(completed), text);
-        assert!(completed["usage"]["output_tokens"].as_u64().unwrap() > 0, "{completed}");
+        assert!(
+            completed["usage"]["output_tokens"].as_u64().unwrap() > 0,
+            "{completed}"
+        );
     }
 }
 
@@ -106,7 +123,11 @@ async fn function_calls_buffered_and_streamed_on_every_route() {
     for (route, _) in &routes {
         // Ollama cannot force a tool (a clear 400); the fakes call an offered tool anyway,
         // the mock only when forced.
-        let choice = if route.kind == ProviderKind::Mock { "required" } else { "auto" };
+        let choice = if route.kind == ProviderKind::Mock {
+            "required"
+        } else {
+            "auto"
+        };
         let body = json!({"input": "weather in Paris?", "tools": tools(), "tool_choice": choice});
         let v = post(&svc, route, PATH, &body).await.json();
         assert!(v["output"].is_array(), "{}: {v}", route.kind);
@@ -126,7 +147,10 @@ async fn function_calls_buffered_and_streamed_on_every_route() {
         body["stream"] = json!(true);
         let evs = named_events(&post(&svc, route, PATH, &body).await);
         let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
-        assert!(names.contains(&"response.function_call_arguments.delta"), "{names:?}");
+        assert!(
+            names.contains(&"response.function_call_arguments.delta"),
+            "{names:?}"
+        );
         let done = &evs
             .iter()
             .find(|(n, _)| n == "response.function_call_arguments.done")
@@ -146,7 +170,12 @@ async fn function_calls_buffered_and_streamed_on_every_route() {
 #[tokio::test]
 async fn tool_outputs_reach_the_native_upstream() {
     let svc = service();
-    for kind in [FakeKind::OpenAi, FakeKind::Ollama, FakeKind::Gemini, FakeKind::Anthropic] {
+    for kind in [
+        FakeKind::OpenAi,
+        FakeKind::Ollama,
+        FakeKind::Gemini,
+        FakeKind::Anthropic,
+    ] {
         let fake = fake_kind(kind, "t").await;
         let route = fake.route("m");
         let body = json!({
@@ -158,13 +187,24 @@ async fn tool_outputs_reach_the_native_upstream() {
             "tools": tools()
         });
         let a = post(&svc, &route, PATH, &body).await;
-        assert_eq!(a.status, 200, "{kind}: {}", String::from_utf8_lossy(&a.body));
+        assert_eq!(
+            a.status,
+            200,
+            "{kind}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
         assert!(output_text(&a.json()).contains("[fake-"), "{kind}");
         let sent = fake.last_request().unwrap();
         let raw = String::from_utf8_lossy(&sent.body).to_string();
-        assert!(raw.contains("temp_c"), "{kind}: tool output not sent: {raw}");
+        assert!(
+            raw.contains("temp_c"),
+            "{kind}: tool output not sent: {raw}"
+        );
         assert!(raw.contains("Paris"), "{kind}: {raw}");
-        assert_ne!(sent.header("authorization"), Some("Bearer sandbox-own-token"));
+        assert_ne!(
+            sent.header("authorization"),
+            Some("Bearer sandbox-own-token")
+        );
         assert_ne!(sent.header("x-api-key"), Some("sandbox-own-key"));
     }
 }
@@ -187,7 +227,15 @@ async fn bad_input_is_refused_in_openai_shape_and_not_forwarded() {
         (json!({"input": "x".repeat(8000)}).to_string(), 413, "request_too_large"),
     ];
     for (body, status, code) in cases {
-        let a = common::send(&svc, &route, "POST", PATH, &[("content-type", "application/json")], body.clone()).await;
+        let a = common::send(
+            &svc,
+            &route,
+            "POST",
+            PATH,
+            &[("content-type", "application/json")],
+            body.clone(),
+        )
+        .await;
         assert_error(&a, status, code);
         let msg = a.json()["error"]["message"].as_str().unwrap().to_string();
         assert!(!msg.is_empty(), "{body}");

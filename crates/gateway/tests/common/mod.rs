@@ -100,4 +100,3 @@ pub async fn run_python(script: &str, args: &[&str], env: &[(&str, String)]) -> 
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
-

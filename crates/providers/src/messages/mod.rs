@@ -81,7 +81,9 @@ fn text_of(content: Option<StrOr<Block>>, what: &str) -> Result<String, Provider
             for b in blocks {
                 match b {
                     Block::Text { text, .. } => out.push(text),
-                    other => return Err(unsupported(format!("`{}` blocks in {what}", other.kind()))),
+                    other => {
+                        return Err(unsupported(format!("`{}` blocks in {what}", other.kind())));
+                    }
                 }
             }
             Ok(out.join("\n"))
@@ -277,10 +279,12 @@ fn from_chat(resp: ChatResponse, model: &str) -> MessageResponse {
             });
         }
     }
-    let usage = resp.usage.map_or(MessageUsage::default(), |u| MessageUsage {
-        input_tokens: u.prompt_tokens,
-        output_tokens: u.completion_tokens,
-    });
+    let usage = resp
+        .usage
+        .map_or(MessageUsage::default(), |u| MessageUsage {
+            input_tokens: u.prompt_tokens,
+            output_tokens: u.completion_tokens,
+        });
     MessageResponse {
         id: new_id("msg_"),
         kind: "message",

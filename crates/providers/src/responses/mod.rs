@@ -22,8 +22,8 @@ use crate::client::InferenceClient;
 use crate::error::ProviderError;
 use crate::route::Route;
 use crate::types::{
-    ChatMessage, ChatRequest, Extra, FunctionCall, FunctionDef, NamedFunction,
-    NamedToolChoice, Role, StreamOptions, Tool, ToolCall, ToolChoice, ToolChoiceMode,
+    ChatMessage, ChatRequest, Extra, FunctionCall, FunctionDef, NamedFunction, NamedToolChoice,
+    Role, StreamOptions, Tool, ToolCall, ToolChoice, ToolChoiceMode,
 };
 use wire::{CreateResponse, Input, InputItem, ItemContent};
 
@@ -243,12 +243,26 @@ fn push_item(messages: &mut Vec<ChatMessage>, item: InputItem) -> Result<(), Pro
             msg.tool_call_id = Some(call_id);
             messages.push(msg);
         }
-        "item_reference" | "reasoning" | "file_search_call" | "web_search_call"
-        | "computer_call" | "computer_call_output" | "image_generation_call"
-        | "code_interpreter_call" | "local_shell_call" | "local_shell_call_output"
-        | "mcp_call" | "mcp_list_tools" | "mcp_approval_request" | "mcp_approval_response"
-        | "custom_tool_call" | "custom_tool_call_output" => {
-            return Err(unsupported(format!("`{}` input items", item.kind.unwrap_or_default())));
+        "item_reference"
+        | "reasoning"
+        | "file_search_call"
+        | "web_search_call"
+        | "computer_call"
+        | "computer_call_output"
+        | "image_generation_call"
+        | "code_interpreter_call"
+        | "local_shell_call"
+        | "local_shell_call_output"
+        | "mcp_call"
+        | "mcp_list_tools"
+        | "mcp_approval_request"
+        | "mcp_approval_response"
+        | "custom_tool_call"
+        | "custom_tool_call_output" => {
+            return Err(unsupported(format!(
+                "`{}` input items",
+                item.kind.unwrap_or_default()
+            )));
         }
         other => {
             return Err(ProviderError::InvalidRequest(format!(

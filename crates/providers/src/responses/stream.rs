@@ -13,7 +13,8 @@ use serde_json::json;
 
 use super::wire::{
     CachedTokens, CreateResponse, EventBody, IncompleteDetails, OutputItem, OutputText,
-    ReasoningTokens, ResponseError, ResponseObject, ResponseUsage, StreamEvent, TextConfig, TextFormat,
+    ReasoningTokens, ResponseError, ResponseObject, ResponseUsage, StreamEvent, TextConfig,
+    TextFormat,
 };
 use crate::error::ProviderError;
 use crate::events::{Encoder, new_id};

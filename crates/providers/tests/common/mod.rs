@@ -262,8 +262,8 @@ pub async fn every_route() -> (Vec<FakeUpstream>, Vec<(Route, String)>) {
         routes.push((f.route("route-model"), format!("[fake-{kind}:lbl]")));
         fakes.push(f);
     }
-    let mock = Route::new(sandgate_providers::ProviderKind::Mock, "route-model")
-        .with_endpoint("mock://");
+    let mock =
+        Route::new(sandgate_providers::ProviderKind::Mock, "route-model").with_endpoint("mock://");
     routes.push((mock, "mock reply to".to_string()));
     (fakes, routes)
 }
