@@ -148,6 +148,7 @@ pub fn write_for_sandbox(openclaw_dir: &Path, sandbox: &str, provider: &str, mod
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;
