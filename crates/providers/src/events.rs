@@ -10,12 +10,16 @@ use std::convert::Infallible;
 use axum::body::Body;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
-use http::{HeaderValue, Response, header};
+use http::Response;
 use serde::Serialize;
 
+use axum::response::IntoResponse;
+
+use crate::client::InferenceClient;
 use crate::error::ProviderError;
+use crate::route::Route;
 use crate::stream::ChatStream;
-use crate::types::ChatChunk;
+use crate::types::{ChatChunk, ChatRequest, ChatResponse, FinishReason, ToolCallDelta, Usage};
 
 /// One event of a typed SSE stream.
 pub(crate) trait NamedEvent: Serialize + Send {
@@ -97,14 +101,66 @@ pub(crate) fn response<E: Encoder>(chunks: ChatStream, enc: E) -> Response<Body>
         Some((Ok::<Bytes, Infallible>(buf.freeze()), d))
     })
     .filter(|b| futures::future::ready(b.as_ref().map_or(true, |b| !b.is_empty())));
-    let mut resp = Response::new(Body::from_stream(body));
-    let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+    crate::sse::event_stream(Body::from_stream(body))
+}
+
+/// Sends a translated `chat` along `route`: streamed through `enc` when the chat request
+/// streams, else buffered and shaped by `buffered` into the caller's JSON.
+pub(crate) async fn answer<E: Encoder, T: Serialize>(
+    client: &InferenceClient,
+    route: &Route,
+    chat: ChatRequest,
+    enc: E,
+    buffered: impl FnOnce(ChatResponse) -> T,
+) -> Result<Response<Body>, ProviderError> {
+    if chat.is_stream() {
+        let chunks = client.chat_stream(route, chat).await?;
+        Ok(response(chunks, enc))
+    } else {
+        let resp = client.chat(route, chat).await?;
+        Ok(axum::Json(buffered(resp)).into_response())
+    }
+}
+
+/// What one chat chunk carries for an encoder, in order.
+pub(crate) enum Piece {
+    /// A text fragment.
+    Text(String),
+    /// A tool call fragment.
+    Call(ToolCallDelta),
+}
+
+/// The pieces of choice 0 of `chunk`; records its usage and finish reason.
+pub(crate) fn pieces(
+    chunk: ChatChunk,
+    usage: &mut Option<Usage>,
+    finish: &mut Option<FinishReason>,
+) -> Vec<Piece> {
+    if chunk.usage.is_some() {
+        *usage = chunk.usage;
+    }
+    let mut out = Vec::new();
+    for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+        out.extend(
+            choice
+                .delta
+                .content
+                .filter(|t| !t.is_empty())
+                .map(Piece::Text),
+        );
+        out.extend(
+            choice
+                .delta
+                .tool_calls
+                .into_iter()
+                .flatten()
+                .map(Piece::Call),
+        );
+        if choice.finish_reason.is_some() {
+            *finish = choice.finish_reason;
+        }
+    }
+    out
 }
 
 /// A fresh id with `prefix` (`resp_`, `msg_`, `fc_`, `toolu_`, …).

@@ -28,8 +28,8 @@ use crate::kind::NativeApi;
 use crate::route::Route;
 use crate::types::{
     ChatMessage, ChatRequest, ChatResponse, Extra, FinishReason, FunctionCall, FunctionDef,
-    ModelList, NamedFunction, NamedToolChoice, Role, Stop, StreamOptions, Tool, ToolCall,
-    ToolChoice, ToolChoiceMode,
+    ModelList, NamedFunction, NamedToolChoice, Role, Stop, Tool, ToolCall, ToolChoice,
+    ToolChoiceMode,
 };
 use wire::{
     Block, MessageResponse, MessageUsage, MessagesRequest, ModelInfo, ModelPage, OutBlock, StrOr,
@@ -50,18 +50,9 @@ pub(crate) async fn handle(
     if route.profile().native_api == NativeApi::AnthropicMessages {
         return passthrough::send(client, route, req).await;
     }
-    let streamed = req.stream.unwrap_or(false);
     let chat = to_chat(req)?;
-    if streamed {
-        let chunks = client.chat_stream(route, chat).await?;
-        Ok(crate::events::response(
-            chunks,
-            stream::Events::new(&route.model),
-        ))
-    } else {
-        let resp = client.chat(route, chat).await?;
-        Ok(Json(from_chat(resp, &route.model)).into_response())
-    }
+    let enc = stream::Events::new(&route.model);
+    crate::events::answer(client, route, chat, enc, |r| from_chat(r, &route.model)).await
 }
 
 fn unsupported(what: impl Into<String>) -> ProviderError {
@@ -136,11 +127,7 @@ fn to_chat(req: MessagesRequest) -> Result<ChatRequest, ProviderError> {
     chat.top_p = req.top_p;
     chat.stop = req.stop_sequences.filter(|s| !s.is_empty()).map(Stop::Many);
     if req.stream.unwrap_or(false) {
-        chat.stream = Some(true);
-        chat.stream_options = Some(StreamOptions {
-            include_usage: Some(true),
-            extra: Extra::new(),
-        });
+        chat.stream_with_usage();
     }
     let tools = req
         .tools

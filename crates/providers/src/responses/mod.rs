@@ -13,9 +13,8 @@
 mod stream;
 mod wire;
 
-use axum::Json;
 use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::HeaderMap;
 
 use crate::client::InferenceClient;
@@ -23,7 +22,7 @@ use crate::error::ProviderError;
 use crate::route::Route;
 use crate::types::{
     ChatMessage, ChatRequest, Extra, FunctionCall, FunctionDef, NamedFunction, NamedToolChoice,
-    Role, StreamOptions, Tool, ToolCall, ToolChoice, ToolChoiceMode,
+    Role, Tool, ToolCall, ToolChoice, ToolChoiceMode,
 };
 use wire::{CreateResponse, Input, InputItem, ItemContent};
 
@@ -48,15 +47,9 @@ pub(crate) async fn handle(
 ) -> Result<Response, ProviderError> {
     let req: CreateResponse = crate::service::read_json(client, headers, body).await?;
     let shell = stream::Shell::new(&req, &route.model);
-    let streamed = req.stream.unwrap_or(false);
     let chat = to_chat(req)?;
-    if streamed {
-        let chunks = client.chat_stream(route, chat).await?;
-        Ok(crate::events::response(chunks, stream::Events::new(shell)))
-    } else {
-        let resp = client.chat(route, chat).await?;
-        Ok(Json(shell.complete(resp)).into_response())
-    }
+    let enc = stream::Events::new(shell.clone());
+    crate::events::answer(client, route, chat, enc, |r| shell.complete(r)).await
 }
 
 fn unsupported(what: impl Into<String>) -> ProviderError {
@@ -101,11 +94,7 @@ fn to_chat(req: CreateResponse) -> Result<ChatRequest, ProviderError> {
     chat.temperature = req.temperature;
     chat.top_p = req.top_p;
     if req.stream.unwrap_or(false) {
-        chat.stream = Some(true);
-        chat.stream_options = Some(StreamOptions {
-            include_usage: Some(true),
-            extra: Extra::new(),
-        });
+        chat.stream_with_usage();
     }
     let tools = req
         .tools

@@ -17,7 +17,7 @@ use super::wire::{
     TextFormat,
 };
 use crate::error::ProviderError;
-use crate::events::{Encoder, new_id};
+use crate::events::{Encoder, Piece, new_id, pieces};
 use crate::stream::now_secs;
 use crate::types::{ChatChunk, ChatResponse, FinishReason, Usage};
 
@@ -391,18 +391,10 @@ impl Encoder for Events {
     }
 
     fn chunk(&mut self, chunk: ChatChunk, out: &mut Vec<StreamEvent>) {
-        if let Some(u) = chunk.usage {
-            self.usage = Some(u);
-        }
-        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
-            if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
-                self.text(text, out);
-            }
-            for call in choice.delta.tool_calls.into_iter().flatten() {
-                self.call(call, out);
-            }
-            if choice.finish_reason.is_some() {
-                self.finish = choice.finish_reason;
+        for piece in pieces(chunk, &mut self.usage, &mut self.finish) {
+            match piece {
+                Piece::Text(text) => self.text(text, out),
+                Piece::Call(call) => self.call(call, out),
             }
         }
     }
