@@ -16,6 +16,7 @@ pub mod error;
 pub mod gateway_cmd;
 pub mod logs;
 pub mod onboard;
+pub mod openclaw_config;
 pub mod paths;
 pub mod pidfile;
 pub mod policy_cmd;

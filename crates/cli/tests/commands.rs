@@ -97,3 +97,53 @@ fn demo_runs_the_seed_scenario() {
     let out = sg.run(&["demo"]);
     assert!(out.ok() && out.stdout.contains("already exists"), "{out}");
 }
+
+#[test]
+fn onboard_and_inference_set_write_the_sandboxes_openclaw_config() {
+    let sg = Sg::new();
+    sg.onboard_mock("oc", "mock-first");
+    let file = sg.sandbox_dir("oc").join("openclaw").join("openclaw.json");
+    let read =
+        || -> serde_json::Value { serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap() };
+    let v = read();
+    let p = &v["models"]["providers"]["sandgate"];
+    assert_eq!(p["baseUrl"], "https://inference.local/v1", "{v}");
+    assert_eq!(p["api"], "openai-completions");
+    assert_eq!(p["apiKey"], "unused");
+    assert_eq!(p["models"][0]["id"], "mock-first");
+    assert_eq!(
+        v["agents"]["defaults"]["model"]["primary"],
+        "sandgate/mock-first"
+    );
+    let token = std::fs::read_to_string(sg.sandbox_dir("oc").join("token")).unwrap_or_default();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        token.trim().is_empty() || !text.contains(token.trim()),
+        "no secret in it"
+    );
+
+    // The user's own edits survive `inference set`.
+    let mut edited = v.clone();
+    edited["gateway"] = serde_json::json!({"mode": "local"});
+    std::fs::write(&file, edited.to_string()).unwrap();
+    let out = sg.run(&[
+        "oc",
+        "inference",
+        "set",
+        "--provider",
+        "mock",
+        "--model",
+        "mock-second",
+    ]);
+    assert!(out.ok(), "{out}");
+    let v = read();
+    assert_eq!(v["gateway"]["mode"], "local", "{v}");
+    assert_eq!(
+        v["agents"]["defaults"]["model"]["primary"],
+        "sandgate/mock-second"
+    );
+    assert_eq!(
+        v["models"]["providers"]["sandgate"]["models"][0]["id"],
+        "mock-second"
+    );
+}

@@ -5,60 +5,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Stdio;
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("SANDGATE_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../.venv/bin/python"
-    ));
-    assert!(
-        venv.exists(),
-        "the OpenAI SDK test needs Python with `openai` installed: run `bash .ci/run` once (it creates .venv), \
-         or set SANDGATE_TEST_PYTHON to an interpreter that has it"
-    );
-    venv
-}
-
 async fn run_sdk(args: &[&str], env: &[(&str, String)]) -> serde_json::Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/openai_sdk_check.py");
-    let mut cmd = tokio::process::Command::new(python());
-    cmd.arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    for var in [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "NO_PROXY",
-        "no_proxy",
-        "SSL_CERT_FILE",
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-    ] {
-        cmd.env_remove(var);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sdk failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::run_python(script, args, env).await
 }
 
 fn check(v: &serde_json::Value, model: &str) {

@@ -51,6 +51,11 @@ impl InferenceClient {
         self.up.limits()
     }
 
+    /// The upstream HTTP client (for the Anthropic pass-through).
+    pub(crate) fn upstream(&self) -> &Upstream {
+        &self.up
+    }
+
     /// A non-streamed chat completion.
     pub async fn chat(
         &self,
@@ -127,7 +132,7 @@ impl InferenceClient {
 
 /// The one place the route's model is forced: whatever the caller named is replaced, and
 /// adapters build their upstream requests and report their answers from this value.
-fn force_model(route: &Route, model: &mut Option<String>) {
+pub(crate) fn force_model(route: &Route, model: &mut Option<String>) {
     *model = Some(route.model.clone());
 }
 

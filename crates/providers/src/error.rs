@@ -165,20 +165,92 @@ impl ErrorBody {
     /// The one OpenAI-style error renderer: `status` plus this body as JSON. Every refusal of
     /// the inference path (the gateway's token checks included) is rendered here.
     pub fn render(&self, status: StatusCode) -> Response {
-        let body = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
-        let mut resp = Response::new(Body::from(body));
-        *resp.status_mut() = status;
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        resp
+        render_json(status, self)
     }
+}
+
+/// Whose error envelope a caller expects: the surface it called decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorShape {
+    /// `{"error": {"message", "type", "param", "code"}}` (chat completions, Responses, …).
+    #[default]
+    OpenAi,
+    /// `{"type": "error", "error": {"type", "message"}}` (Anthropic Messages callers).
+    Anthropic,
+}
+
+/// Anthropic's error envelope: `{"type": "error", "error": {"type", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnthropicErrorBody {
+    /// Always `error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The error object.
+    pub error: AnthropicErrorDetail,
+}
+
+/// The inner Anthropic error object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnthropicErrorDetail {
+    /// `invalid_request_error`, `authentication_error`, `not_found_error`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl AnthropicErrorBody {
+    /// An Anthropic error body; its type follows from `status` as Anthropic's API does.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let kind = match status.as_u16() {
+            400 | 405 | 422 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            503 | 529 => "overloaded_error",
+            _ => "api_error",
+        };
+        Self {
+            kind: "error".to_string(),
+            error: AnthropicErrorDetail {
+                kind: kind.to_string(),
+                message: message.into(),
+            },
+        }
+    }
+}
+
+/// `status` plus `body` as JSON: what every error renderer ends in.
+fn render_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let body = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 impl IntoResponse for ProviderError {
     fn into_response(self) -> Response {
-        let mut resp = self.to_body().render(self.status());
+        self.render_as(ErrorShape::OpenAi)
+    }
+}
+
+impl ProviderError {
+    /// The error as the caller of `shape`'s API expects it (status, body, `Retry-After`).
+    pub fn render_as(&self, shape: ErrorShape) -> Response {
+        let status = self.status();
+        let mut resp = match shape {
+            ErrorShape::OpenAi => self.to_body().render(status),
+            ErrorShape::Anthropic => render_json(
+                status,
+                &AnthropicErrorBody::new(status, self.client_message()),
+            ),
+        };
         // An upstream's back-off reaches the caller (429/503 `Retry-After`, delta-seconds).
         if let Some(secs) = self.retry_after() {
             resp.headers_mut()

@@ -14,6 +14,8 @@
 //! - [`error`]: [`ProviderError`] and its OpenAI error JSON;
 //! - [`client`]: the typed [`InferenceClient`] (one dispatch to one adapter per native API);
 //! - [`service`]: the HTTP-level [`InferenceService`] (one axum router, the one path match);
+//! - `responses`, `messages`: the OpenAI Responses and Anthropic Messages surfaces, translated
+//!   to and from the chat request and stream (Anthropic routes pass Messages through);
 //! - `fake` (feature `fake`): fake upstream servers for tests, examples and benchmarks.
 //!
 //! Not here: authenticating sandboxes, TLS for `inference.local`, storing routes.
@@ -23,10 +25,13 @@ pub mod chunk;
 pub mod client;
 pub mod embeddings;
 pub mod error;
+mod events;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod kind;
+mod messages;
 mod passthrough;
+mod responses;
 pub mod route;
 pub mod service;
 mod sse;
@@ -36,7 +41,9 @@ mod upstream;
 
 pub use adapters::mock::MockConfig;
 pub use client::InferenceClient;
-pub use error::{ErrorBody, ErrorDetail, ProviderError};
+pub use error::{
+    AnthropicErrorBody, AnthropicErrorDetail, ErrorBody, ErrorDetail, ErrorShape, ProviderError,
+};
 pub use kind::{
     AuthStyle, Capabilities, NativeApi, ProviderKind, ProviderProfile, UnknownProvider,
 };

@@ -9,9 +9,11 @@
 //! | Method and path | Answer |
 //! |---|---|
 //! | `POST /v1/chat/completions` | JSON, or SSE `data: {chunk}` … `data: [DONE]` when `stream` is true |
-//! | `GET /v1/models` | the upstream's model list |
+//! | `GET /v1/models` | the upstream's model list (Anthropic's shape with `anthropic-version`) |
 //! | `GET /v1/models/{id}` | the route's model, if `id` names it |
 //! | `POST /v1/embeddings` | embeddings, or 404 `embeddings_unavailable` |
+//! | `POST /v1/responses` | the OpenAI Responses API (JSON, or its typed SSE events) |
+//! | `POST /v1/messages` | Anthropic Messages (JSON, or its SSE events); Anthropic-shaped errors |
 //! | anything else | 404 `unknown_path` / 405 `method_not_allowed` |
 
 use axum::body::Body;
@@ -26,7 +28,7 @@ use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
 use crate::client::InferenceClient;
-use crate::error::ProviderError;
+use crate::error::{ErrorShape, ProviderError};
 use crate::route::Route;
 use crate::types::{ChatRequest, EmbeddingsRequest, ModelObject};
 
@@ -54,6 +56,14 @@ impl InferenceService {
             .route(
                 "/v1/embeddings",
                 post(embeddings).fallback(method_not_allowed),
+            )
+            .route(
+                "/v1/responses",
+                post(responses).fallback(method_not_allowed),
+            )
+            .route(
+                "/v1/messages",
+                post(messages).fallback(anthropic_method_not_allowed),
             )
             .fallback(unknown_path)
             .with_state(client.clone());
@@ -124,8 +134,38 @@ impl<S: Send + Sync> FromRequestParts<S> for Bound {
 
 /// Logs a failed request and renders its error.
 fn failed(route: &Route, path: &str, err: ProviderError) -> Response {
+    failed_as(route, path, err, ErrorShape::OpenAi)
+}
+
+/// Logs a failed request and renders its error in the caller's shape.
+fn failed_as(route: &Route, path: &str, err: ProviderError, shape: ErrorShape) -> Response {
     tracing::warn!(provider = %route.kind, %path, error = %err, "inference request failed");
-    err.into_response()
+    err.render_as(shape)
+}
+
+async fn responses(
+    State(client): State<InferenceClient>,
+    Bound(route): Bound,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    crate::responses::handle(&client, &route, &headers, body)
+        .await
+        .unwrap_or_else(|e| failed(&route, "/v1/responses", e))
+}
+
+async fn messages(
+    State(client): State<InferenceClient>,
+    route: Result<Bound, ProviderError>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Ok(Bound(route)) = route else {
+        return ProviderError::NoRoute.render_as(ErrorShape::Anthropic);
+    };
+    crate::messages::handle(&client, &route, &headers, body)
+        .await
+        .unwrap_or_else(|e| failed_as(&route, "/v1/messages", e, ErrorShape::Anthropic))
 }
 
 async fn chat(
@@ -148,9 +188,16 @@ async fn chat(
         .unwrap_or_else(|e| failed(&route, "/v1/chat/completions", e))
 }
 
-async fn models(State(client): State<InferenceClient>, Bound(route): Bound) -> Response {
+async fn models(
+    State(client): State<InferenceClient>,
+    Bound(route): Bound,
+    headers: HeaderMap,
+) -> Response {
+    let anthropic = headers.contains_key("anthropic-version");
     match client.models(&route).await {
+        Ok(list) if anthropic => crate::messages::model_page(list),
         Ok(list) => Json(list).into_response(),
+        Err(e) if anthropic => failed_as(&route, "/v1/models", e, ErrorShape::Anthropic),
         Err(e) => failed(&route, "/v1/models", e),
     }
 }
@@ -192,11 +239,17 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ProviderError {
     }
 }
 
+async fn anthropic_method_not_allowed(method: Method, uri: Uri) -> Response {
+    method_not_allowed(method, uri)
+        .await
+        .render_as(ErrorShape::Anthropic)
+}
+
 async fn unknown_path(uri: Uri) -> ProviderError {
     ProviderError::NotFound(uri.path().to_string())
 }
 
-async fn read_json<T: DeserializeOwned>(
+pub(crate) async fn read_json<T: DeserializeOwned>(
     client: &InferenceClient,
     headers: &HeaderMap,
     body: Body,

@@ -26,7 +26,12 @@ pub(crate) fn response(frames: FrameStream) -> Response<Body> {
         frames,
         done: false,
     };
-    let mut resp = Response::new(Body::from_stream(body));
+    event_stream(Body::from_stream(body))
+}
+
+/// A `text/event-stream`, `no-cache` response with `body`.
+pub(crate) fn event_stream(body: Body) -> Response<Body> {
+    let mut resp = Response::new(body);
     let headers = resp.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

@@ -269,6 +269,15 @@ impl ChatRequest {
         }
     }
 
+    /// Asks for a stream with a final usage chunk (what the translated surfaces need).
+    pub fn stream_with_usage(&mut self) {
+        self.stream = Some(true);
+        self.stream_options = Some(StreamOptions {
+            include_usage: Some(true),
+            extra: Extra::new(),
+        });
+    }
+
     /// Whether the caller asked for a stream.
     pub fn is_stream(&self) -> bool {
         self.stream.unwrap_or(false)

@@ -196,6 +196,12 @@ impl Daemon {
                     .map_err(|e| gateway_error("cannot change the route", &e, &self.state))?;
                 let view = self.view(&info);
                 env::write_record(&self.state, &view)?;
+                crate::openclaw_config::write_for_sandbox(
+                    &self.state.sandbox_openclaw_dir(&name),
+                    &name,
+                    &view.provider,
+                    &view.model,
+                );
                 to_value(&view)
             }
             Request::MarkVerified {
@@ -355,6 +361,12 @@ impl Daemon {
             ..view
         };
         env::write_sandbox_files(&self.state, &view, &info.token)?;
+        crate::openclaw_config::write_for_sandbox(
+            &self.state.sandbox_openclaw_dir(&name),
+            &name,
+            &view.provider,
+            &view.model,
+        );
         tracing::info!(sandbox = %name, port = info.port, provider = %info.provider, model = %info.model, "sandbox created");
         to_value(&view)
     }

@@ -48,7 +48,7 @@ pub(crate) fn check_request(
 
 /// Values that ask for nothing: `null`, `false`, `0`, `[]`, `{}` (SDKs often send
 /// `logprobs: false` or `frequency_penalty: 0` explicitly).
-fn is_empty_value(v: &Value) -> bool {
+pub(crate) fn is_empty_value(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::Array(a) => a.is_empty(),

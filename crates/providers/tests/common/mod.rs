@@ -224,3 +224,64 @@ pub fn short(route: Route) -> Route {
         .with_timeout(Duration::from_millis(300))
         .with_idle_timeout(Duration::from_millis(300))
 }
+
+/// The `(event, data)` pairs of a named-event SSE body (Responses, Anthropic Messages).
+pub fn named_events(answer: &Answer) -> Vec<(String, Value)> {
+    let text = String::from_utf8_lossy(&answer.body);
+    text.split("\n\n")
+        .filter(|f| !f.trim().is_empty())
+        .map(|frame| {
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            let v: Value = serde_json::from_str(&data)
+                .unwrap_or_else(|e| panic!("bad event data ({e}): {frame:?}"));
+            (name, v)
+        })
+        .collect()
+}
+
+/// One route on each native adapter's fake (OpenAI-compatible, Ollama, Gemini, Anthropic)
+/// and the mock, each with what its answer text contains.
+pub async fn every_route() -> (Vec<FakeUpstream>, Vec<(Route, String)>) {
+    let mut fakes = Vec::new();
+    let mut routes = Vec::new();
+    for kind in [
+        FakeKind::OpenAi,
+        FakeKind::Ollama,
+        FakeKind::Gemini,
+        FakeKind::Anthropic,
+    ] {
+        let f = fake_kind(kind, "lbl").await;
+        routes.push((f.route("route-model"), format!("[fake-{kind}:lbl]")));
+        fakes.push(f);
+    }
+    let mock =
+        Route::new(sandgate_providers::ProviderKind::Mock, "route-model").with_endpoint("mock://");
+    routes.push((mock, "mock reply to".to_string()));
+    (fakes, routes)
+}
+
+/// `POST path` with a JSON body and caller credentials that must never reach upstream.
+pub async fn post(svc: &InferenceService, route: &Route, path: &str, body: &Value) -> Answer {
+    send(
+        svc,
+        route,
+        "POST",
+        path,
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer sandbox-own-token"),
+            ("x-api-key", "sandbox-own-key"),
+            ("anthropic-version", "2023-06-01"),
+        ],
+        body.to_string(),
+    )
+    .await
+}
