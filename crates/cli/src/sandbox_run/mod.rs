@@ -303,8 +303,15 @@ async fn start_session(
             sandgate_sandbox::ensure_running(&spec_c, &HelperCommand::default())
         })
         .await
-        .map_err(blocking_err)?
-        .map_err(sandbox_err)?;
+        .map_err(blocking_err)?;
+        let running = match running {
+            // Joined an init that was just exiting (its last session ended): start it again.
+            Err(e) if attempt < 6 && init_went_away(&e) => {
+                tokio::time::sleep(std::time::Duration::from_millis(10 * attempt)).await;
+                continue;
+            }
+            other => other.map_err(sandbox_err)?,
+        };
         let attach = Request::AttachSandbox {
             name: name.to_owned(),
             replace: running.created,
