@@ -322,6 +322,10 @@ pub struct DaemonArgs {
     /// State directory (default `~/.sandgate`).
     #[arg(long, env = "SANDGATE_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Where to serve Prometheus `/metrics` (host only; port 0 picks a free port, recorded
+    /// in `gateway.json` and shown by `sandgate gateway status`).
+    #[arg(long, env = "SANDGATE_METRICS_ADDR", default_value = "127.0.0.1:0")]
+    pub metrics_addr: std::net::SocketAddr,
 }
 
 #[cfg(test)]

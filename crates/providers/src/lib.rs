@@ -13,6 +13,7 @@
 //! - [`types`]: the OpenAI-shaped request/response types;
 //! - [`error`]: [`ProviderError`] and its OpenAI error JSON;
 //! - [`client`]: the typed [`InferenceClient`] (one dispatch to one adapter per native API);
+//! - [`observe`]: a per-request hook for first-token time and usage (metrics);
 //! - [`service`]: the HTTP-level [`InferenceService`] (one axum router, the one path match);
 //! - `fake` (feature `fake`): fake upstream servers for tests, examples and benchmarks.
 //!
@@ -26,6 +27,7 @@ pub mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod kind;
+pub mod observe;
 mod passthrough;
 pub mod route;
 pub mod service;
@@ -40,6 +42,7 @@ pub use error::{ErrorBody, ErrorDetail, ProviderError};
 pub use kind::{
     AuthStyle, Capabilities, NativeApi, ProviderKind, ProviderProfile, UnknownProvider,
 };
+pub use observe::{InferenceObserver, Observer};
 pub use route::{Credential, Limits, Route};
 pub use service::InferenceService;
 pub use stream::ChatStream;
