@@ -1,6 +1,8 @@
 //! Every example runs and says what it did. `cargo test` builds the examples; this runs the
 //! built binaries from `target/<profile>/examples/`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -1,5 +1,7 @@
 //! `sandgate [<name>] logs --since/--follow/--json` against a real daemon's log.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -2,6 +2,8 @@
 //! egress refusal in two mock sandboxes: the counters are exact, `sandgate <name> status`
 //! reports the same usage, and `promtool check metrics` accepts the exposition.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
