@@ -9,11 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sandgate::core::{Role, Scope};
 use sandgate::pairing::{
     Approver, ConnectAttempt, Credential, Decision, DeviceInfo, DeviceMetadata, Locality,
     PairingAuthority, SandboxPolicy,
 };
+use sandgate::proto::{Role, Scope};
 
 fn describe(d: &Decision) -> String {
     match d {

@@ -13,8 +13,8 @@ mod seed_support;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use sandgate::core::Scope;
 use sandgate::gateway::client::{self, ClientOptions};
+use sandgate::proto::Scope;
 use sandgate::providers::fake::{FakeConfig, FakeKind, FakeUpstream};
 use seed_support::{Out, Sg, alive, free_ports, inference_client, parse_env, parse_sse};
 use serde_json::{Value, json};
@@ -261,7 +261,7 @@ async fn models_through_proxy(port: u16, ca_pem: &[u8]) -> Result<Value, String>
     serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))
 }
 
-fn scope_names(set: &sandgate::core::ScopeSet) -> Vec<String> {
+fn scope_names(set: &sandgate::proto::ScopeSet) -> Vec<String> {
     let mut v: Vec<String> = set.iter().map(|s| s.as_str().to_string()).collect();
     v.sort();
     v

@@ -66,6 +66,8 @@ pub enum Command {
     Agent(AgentTopArgs),
     /// Run the whole seed scenario on the built-in mock provider.
     Demo,
+    /// Show gateway log lines (all sandboxes and the gateway itself).
+    Logs(LogsArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell to generate completions for.
@@ -74,6 +76,21 @@ pub enum Command {
     /// `sandgate <name> …`: commands for one sandbox.
     #[command(external_subcommand)]
     Sandbox(Vec<String>),
+}
+
+/// `sandgate [<name>] logs …`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogsArgs {
+    /// Number of lines to show (before following).
+    #[arg(short = 'n', long, default_value_t = 200)]
+    pub tail: usize,
+    /// Keep printing new lines as the gateway writes them (until Ctrl-C).
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only lines at or after this time: a duration ago (`90s`, `10m`, `2h`, `1d`) or an
+    /// RFC 3339 time (`2026-01-31T12:00:00Z`).
+    #[arg(long)]
+    pub since: Option<String>,
 }
 
 /// `sandgate gateway …`.
@@ -199,11 +216,7 @@ pub enum SandboxAction {
         action: PolicyAction,
     },
     /// Show gateway log lines about this sandbox.
-    Logs {
-        /// Number of lines to show.
-        #[arg(short = 'n', long, default_value_t = 200)]
-        tail: usize,
-    },
+    Logs(LogsArgs),
     /// Remove this sandbox; the gateway and other sandboxes are untouched.
     Destroy {
         /// Do not ask (sandgate never asks; accepted for NemoClaw compatibility).
@@ -322,6 +335,10 @@ pub struct DaemonArgs {
     /// State directory (default `~/.sandgate`).
     #[arg(long, env = "SANDGATE_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Where to serve Prometheus `/metrics` (host only; port 0 picks a free port, recorded
+    /// in `gateway.json` and shown by `sandgate gateway status`).
+    #[arg(long, env = "SANDGATE_METRICS_ADDR", default_value = "127.0.0.1:0")]
+    pub metrics_addr: std::net::SocketAddr,
 }
 
 #[cfg(test)]

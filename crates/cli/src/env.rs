@@ -166,6 +166,7 @@ pub fn write_record(state: &StateDir, view: &SandboxView) -> CliResult<()> {
     let path = state.sandbox_record(&view.name);
     let mut stored = view.clone();
     stored.inference = None;
+    stored.usage = None;
     let json = serde_json::to_vec_pretty(&stored)
         .map_err(|e| CliError::new("io_error", e.to_string(), "report a bug"))?;
     write_atomic(&path, &json, 0o644).map_err(|e| CliError::io(path.display(), &e))
@@ -250,6 +251,7 @@ mod tests {
             verified: true,
             verify_error: None,
             inference: None,
+            usage: None,
         }
     }
 

@@ -322,6 +322,9 @@ pub async fn run(
                         );
                         println!("  Admin socket: {}", h.admin_socket.display());
                         println!("  CA fingerprint: {}", h.ca_fingerprint);
+                        if let Some(a) = &h.metrics_addr {
+                            println!("  Metrics: http://{a}/metrics");
+                        }
                     }
                     None => {
                         println!("Gateway: down");
@@ -348,6 +351,8 @@ pub fn health_json(h: Option<&Health>) -> serde_json::Value {
             "startedAtMs": h.started_at_ms,
             "uptimeSeconds": pidfile::now_ms().saturating_sub(h.started_at_ms) / 1000,
             "version": h.version,
+            "metricsAddr": h.metrics_addr,
+            "metricsUrl": h.metrics_addr.as_ref().map(|a| format!("http://{a}/metrics")),
         }),
         None => serde_json::json!({
             "running": false, "healthy": false, "pid": null, "id": null, "caFingerprint": null,

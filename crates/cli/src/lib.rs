@@ -113,6 +113,7 @@ async fn dispatch(global: &GlobalArgs, command: Dispatch) -> CliResult<u8> {
             })?;
             agent::command(&st, &name, &a.turn, json).await
         }
+        Dispatch::Top(Command::Logs(a)) => logs::command(&state()?, None, &a, json).await,
         Dispatch::Top(Command::Demo) => demo::run(global.state_dir.as_deref()).await,
         Dispatch::Top(Command::Completions { shell }) => {
             clap_complete::generate(
@@ -160,7 +161,7 @@ async fn dispatch(global: &GlobalArgs, command: Dispatch) -> CliResult<u8> {
                 SandboxAction::Policy { action } => {
                     policy_cmd::command(&st, &name, &action, json).await
                 }
-                SandboxAction::Logs { tail } => logs::command(&st, &name, tail, json),
+                SandboxAction::Logs(a) => logs::command(&st, Some(&name), &a, json).await,
                 SandboxAction::Destroy { yes: _ } => sandbox_cmd::destroy(&st, &name, json).await,
             }
         }

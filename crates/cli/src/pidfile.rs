@@ -19,6 +19,9 @@ pub struct GatewayFile {
     pub pid: u32,
     /// Start time, ms since the epoch.
     pub started_at_ms: u64,
+    /// The `/metrics` listener's address, once bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<String>,
 }
 
 /// Writes both files.
@@ -130,6 +133,7 @@ mod tests {
             id: "g".into(),
             pid: 42,
             started_at_ms: 7,
+            metrics_addr: None,
         };
         assert!(write(&s, &f).is_ok());
         assert_eq!(read_pid(&s), Some(42));
@@ -146,6 +150,7 @@ mod tests {
             id: "g".into(),
             pid: 42,
             started_at_ms: 7,
+            metrics_addr: None,
         };
         assert!(write(&s, &mine).is_ok());
         assert!(std::fs::write(s.admin_socket(), b"old").is_ok());
@@ -162,6 +167,7 @@ mod tests {
             id: "g".into(),
             pid: 43,
             started_at_ms: 9,
+            metrics_addr: None,
         };
         assert!(write(&s, &live).is_ok());
         let _ = std::fs::remove_file(s.admin_socket());

@@ -99,6 +99,7 @@ impl Snapshot {
             "isolation": self.isolation_json(v),
             "running": v.sandbox_running,
             "createdAtMs": v.created_at_ms,
+            "usage": v.usage,
         })
     }
 
@@ -304,6 +305,7 @@ pub async fn sandbox_status(state: &StateDir, name: &str, json: bool) -> CliResu
         println!("  Isolation: {}", snap.isolation_line(v));
         println!("  Egress: {}", egress_summary(v));
         println!("  Egress refused since start: {}", v.egress_denied);
+        print_usage(v);
         match &snap.gateway {
             Some(h) => println!(
                 "  Shared gateway: pid {} id {} CA {}",
@@ -320,6 +322,21 @@ pub async fn sandbox_status(state: &StateDir, name: &str, json: bool) -> CliResu
         }
     }
     Ok(if problem.is_some() { 1 } else { 0 })
+}
+
+/// The usage lines of `sandgate <name> status`.
+fn print_usage(v: &SandboxView) {
+    let Some(u) = &v.usage else {
+        println!("  Usage since start: unknown (gateway down)");
+        return;
+    };
+    println!(
+        "  Usage since start: {} requests, {} errors, {} input / {} output tokens",
+        u.requests, u.errors, u.input_tokens, u.output_tokens
+    );
+    if let Some(e) = &u.last_error {
+        println!("  Last error: {} ago: {}", ui::uptime(e.at_ms), e.message);
+    }
 }
 
 /// The snapshot's view of one sandbox, or the unknown-sandbox error.

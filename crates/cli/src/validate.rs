@@ -14,6 +14,7 @@ pub const RESERVED: &[&str] = &[
     "agent",
     "demo",
     "completions",
+    "logs",
     "help",
 ];
 

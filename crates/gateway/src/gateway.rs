@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -14,8 +13,8 @@ use sandgate_core::codes::close_reasons;
 use sandgate_core::identity::DeviceIdentity;
 use sandgate_core::{CloseCode, Role};
 use sandgate_pairing::{
-    Approver, ConnectAttempt, Credential as PairCredential, Decision, DeviceInfo, DeviceMetadata,
-    Locality, PairingAuthority, PolicyMode, SandboxPolicy, SqliteStore, TokenSecret,
+    ConnectAttempt, Credential as PairCredential, Decision, DeviceInfo, DeviceMetadata, Locality,
+    PairingAuthority, PolicyMode, SandboxPolicy, SqliteStore, TokenSecret,
 };
 use sandgate_providers::{Credential, InferenceClient, InferenceService, ProviderKind, Route};
 use tokio::sync::{Mutex, watch};
@@ -23,11 +22,13 @@ use tokio::sync::{Mutex, watch};
 use crate::ca::GatewayCa;
 use crate::egress::{EgressPolicy, Resolver};
 use crate::listener::{self, PortApp, ServeHandle};
+use crate::metrics::Metrics;
 use crate::proxy::{ConnectProxy, EgressCtx};
 use crate::registry::{Registry, RegistryError, SandboxRecord};
 use crate::sandbox::SandboxCtx;
-use crate::shared::{Shared, now_ms};
+use crate::shared::Shared;
 mod attach;
+mod devices;
 mod egress_ops;
 mod recover;
 
@@ -152,7 +153,8 @@ impl Gateway {
         let db = dir.join("sandgate.db");
         let registry = Registry::open(&db)?;
         let store = SqliteStore::open_async(&db).await?;
-        let pairing = PairingAuthority::new(store);
+        let pairing =
+            PairingAuthority::with_config(store, opts.clock.clone(), opts.pairing.clone());
         let inference = InferenceClient::new()?;
         let (stop, stopping) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -162,9 +164,9 @@ impl Gateway {
             registry,
             started: Instant::now(),
             stopping,
-            handshake_timeout_ms: AtomicU64::new(
-                ws::handshake::HANDSHAKE_TIMEOUT.as_millis() as u64
-            ),
+            handshake_timeout: opts.handshake_timeout,
+            clock: opts.clock.clone(),
+            metrics: Arc::new(Metrics::new()?),
         });
         if opts.resolver.has_overrides() {
             tracing::warn!(
@@ -172,6 +174,7 @@ impl Gateway {
                 crate::egress::resolve::OVERRIDE_ENV
             );
         }
+        let started_at_ms = shared.now_ms();
         let gw = Gateway {
             resolver: Arc::new(opts.resolver.clone()),
             opts,
@@ -180,7 +183,7 @@ impl Gateway {
             service: InferenceService::new(inference),
             stop,
             sandboxes: Mutex::new(BTreeMap::new()),
-            started_at_ms: now_ms(),
+            started_at_ms,
         };
         let stored = gw.shared.registry.sandboxes().await?;
         for rec in stored.iter().cloned() {
@@ -239,8 +242,14 @@ impl Gateway {
             router,
             proxy: Arc::new(proxy),
         };
-        let handle = listener::spawn_with(tcp, app.clone(), stop, self.opts.limits.clone())
-            .map_err(io("start listener"))?;
+        let handle = listener::spawn_counted(
+            tcp,
+            app.clone(),
+            stop,
+            self.opts.limits.clone(),
+            Some(self.shared.metrics.connections(&rec.name)),
+        )
+        .map_err(io("start listener"))?;
         tracing::info!(sandbox = %rec.name, addr = %handle.local_addr(), provider = %rec.provider, model = %rec.model, "sandbox listener started");
         Ok(Running {
             ctx,
@@ -314,7 +323,7 @@ impl Gateway {
             egress_hosts: spec.egress.host_strings(),
             ceiling: SandboxPolicy::default().ceiling.to_strings(),
             mode: "grant-within-ceiling".into(),
-            created_at_ms: now_ms(),
+            created_at_ms: self.shared.now_ms(),
         };
         self.shared.registry.insert(rec.clone()).await?;
         let running = match self.start(rec.clone(), tcp) {
@@ -385,7 +394,7 @@ impl Gateway {
         let auth = serde_json::json!({
             "version": 1,
             "deviceId": identity.device_id(),
-            "tokens": {"operator": {"token": token.token(), "role": "operator", "scopes": scopes, "updatedAtMs": now_ms()}},
+            "tokens": {"operator": {"token": token.token(), "role": "operator", "scopes": scopes, "updatedAtMs": self.shared.now_ms()}},
         });
         fsutil::write_private(&dir.join("device-auth.json"), auth.to_string().as_bytes())
             .map_err(io("write device-auth.json"))?;
@@ -413,6 +422,7 @@ impl Gateway {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io(format!("remove {}", dir.display())))?;
         }
+        self.shared.metrics.forget(name);
         tracing::info!(sandbox = %name, "sandbox destroyed");
         Ok(())
     }
@@ -510,72 +520,15 @@ impl Gateway {
         self.shared.pairing.subscribe()
     }
 
-    /// `{pending, paired}` of a sandbox, as `device.pair.list` returns it.
-    pub async fn devices_list(&self, sandbox: &str) -> Result<serde_json::Value, GatewayError> {
-        self.ctx(sandbox).await?;
-        let list = self.shared.pairing.list(sandbox).await?;
-        Ok(serde_json::to_value(list).unwrap_or_default())
+    /// The gateway's metrics (serve them with [`crate::metrics::router`]).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
     }
 
-    /// Approves a pending request as the host admin (never needs the scopes it grants).
-    pub async fn devices_approve(
-        &self,
-        sandbox: &str,
-        request_id: &str,
-    ) -> Result<serde_json::Value, GatewayError> {
-        self.ctx(sandbox).await?;
-        let approval = self
-            .shared
-            .pairing
-            .approve(sandbox, request_id, &Approver::HostAdmin)
-            .await?;
-        Ok(serde_json::json!({"requestId": request_id, "device": approval.device}))
-    }
-
-    /// Rejects a pending request as the host admin.
-    pub async fn devices_reject(
-        &self,
-        sandbox: &str,
-        request_id: &str,
-    ) -> Result<serde_json::Value, GatewayError> {
-        self.ctx(sandbox).await?;
-        let r = self
-            .shared
-            .pairing
-            .reject(sandbox, request_id, &Approver::HostAdmin)
-            .await?;
-        Ok(serde_json::json!({"requestId": request_id, "deviceId": r.device_id}))
-    }
-
-    /// Revokes a device's operator token and closes its sockets (4001 `device removed`).
-    pub async fn devices_revoke(
-        &self,
-        sandbox: &str,
-        device_id: &str,
-    ) -> Result<serde_json::Value, GatewayError> {
-        let ctx = self.ctx(sandbox).await?;
-        let r = self
-            .shared
-            .pairing
-            .revoke_token(sandbox, device_id, Role::Operator, &Approver::HostAdmin)
-            .await?;
-        let closed = ctx.close_device(
-            device_id,
-            None,
-            CloseCode::AuthChanged,
-            close_reasons::DEVICE_REMOVED,
-        );
-        Ok(
-            serde_json::json!({"deviceId": device_id, "role": "operator", "revokedAtMs": r.revoked_at_ms, "closedSessions": closed}),
-        )
-    }
-
-    /// Sets how long a new socket has to complete `connect` (default 10 s, as OpenClaw);
-    /// applies to sockets opened afterwards. Lets tests exercise the handshake timeout.
-    pub fn set_handshake_timeout(&self, timeout: Duration) {
-        self.shared
-            .handshake_timeout_ms
-            .store(timeout.as_millis() as u64, Ordering::Relaxed);
+    /// A sandbox's inference usage since the gateway started.
+    pub async fn usage(&self, name: &str) -> Result<crate::metrics::SandboxUsage, GatewayError> {
+        self.ctx(name).await?;
+        Ok(self.shared.metrics.usage(name))
     }
 
     /// The persistent gateway id.

@@ -17,18 +17,26 @@ use axum::response::Response;
 use http::StatusCode;
 use sandgate_providers::{ErrorBody, InferenceService};
 
+use crate::metrics::Surface;
 use crate::sandbox::SandboxCtx;
+
+mod observed;
+use observed::observed;
 
 /// `/v1/*` for the direct API (sandbox token required).
 pub fn direct_router(ctx: Arc<SandboxCtx>, service: InferenceService) -> Router {
     service
         .router()
-        .layer(from_fn_with_state(ctx, require_token))
+        .layer(from_fn_with_state(ctx.clone(), require_token))
+        .layer(from_fn_with_state((ctx, Surface::V1), observed))
 }
 
 /// Everything inside the `inference.local` tunnel (the port identifies the sandbox).
 pub fn tunnel_router(ctx: Arc<SandboxCtx>, service: InferenceService) -> Router {
-    service.router().layer(from_fn_with_state(ctx, bind_route))
+    service
+        .router()
+        .layer(from_fn_with_state(ctx.clone(), bind_route))
+        .layer(from_fn_with_state((ctx, Surface::Tunnel), observed))
 }
 
 async fn require_token(State(ctx): State<Arc<SandboxCtx>>, req: Request, next: Next) -> Response {

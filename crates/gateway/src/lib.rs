@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod inference;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
 pub mod registry;

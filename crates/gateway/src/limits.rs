@@ -68,6 +68,7 @@ impl Limits {
 pub struct ConnCap {
     active: Arc<AtomicUsize>,
     max: usize,
+    gauge: Option<prometheus::IntGauge>,
 }
 
 impl ConnCap {
@@ -76,7 +77,14 @@ impl ConnCap {
         ConnCap {
             active: Arc::new(AtomicUsize::new(0)),
             max,
+            gauge: None,
         }
+    }
+
+    /// Also counts held slots on `gauge` (the sandbox's open-connections metric).
+    pub fn with_gauge(mut self, gauge: Option<prometheus::IntGauge>) -> Self {
+        self.gauge = gauge;
+        self
     }
 
     /// Takes a slot, or `None` when the cap is reached.
@@ -86,8 +94,14 @@ impl ConnCap {
                 (n < self.max).then_some(n + 1)
             })
             .ok()
-            .map(|_| ConnSlot {
-                active: Arc::clone(&self.active),
+            .map(|_| {
+                if let Some(g) = &self.gauge {
+                    g.inc();
+                }
+                ConnSlot {
+                    active: Arc::clone(&self.active),
+                    gauge: self.gauge.clone(),
+                }
             })
     }
 
@@ -106,11 +120,15 @@ impl ConnCap {
 #[derive(Debug)]
 pub struct ConnSlot {
     active: Arc<AtomicUsize>,
+    gauge: Option<prometheus::IntGauge>,
 }
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
         self.active.fetch_sub(1, Ordering::AcqRel);
+        if let Some(g) = &self.gauge {
+            g.dec();
+        }
     }
 }
 

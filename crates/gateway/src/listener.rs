@@ -92,8 +92,19 @@ pub fn spawn_with(
     stop: watch::Sender<bool>,
     limits: Limits,
 ) -> std::io::Result<ServeHandle> {
+    spawn_counted(listener, app, stop, limits, None)
+}
+
+/// [`spawn_with`], with open connections also counted on `gauge` (the sandbox's metric).
+pub fn spawn_counted(
+    listener: TcpListener,
+    app: PortApp,
+    stop: watch::Sender<bool>,
+    limits: Limits,
+    gauge: Option<prometheus::IntGauge>,
+) -> std::io::Result<ServeHandle> {
     let addr = listener.local_addr()?;
-    let cap = ConnCap::new(limits.max_connections_per_sandbox);
+    let cap = ConnCap::new(limits.max_connections_per_sandbox).with_gauge(gauge);
     let task = tokio::spawn(accept_loop(
         listener,
         app,

@@ -21,7 +21,6 @@ use tower::ServiceExt;
 
 use crate::egress::{self, Denial, Resolver, Rule, Target, TunnelTimeouts, Verdict};
 use crate::sandbox::SandboxCtx;
-use crate::shared::now_ms;
 
 /// What the proxy needs to let allowed egress through.
 #[derive(Debug, Clone)]
@@ -137,6 +136,7 @@ impl ConnectProxy {
             target.to_string(),
             self.timeouts().idle,
         );
+        let proxy = self.clone();
         tokio::spawn(async move {
             let relayed = match hyper::upgrade::on(req).await {
                 Ok(upgraded) => egress::tunnel::relay(TokioIo::new(upgraded), upstream, idle).await,
@@ -145,7 +145,7 @@ impl ConnectProxy {
                     return;
                 }
             };
-            egress::log_decision(&egress::Decision {
+            proxy.log(&egress::Decision {
                 sandbox: &sandbox,
                 kind: "CONNECT",
                 target: &shown,
@@ -237,7 +237,7 @@ impl ConnectProxy {
                 ),
             ),
         };
-        egress::log_decision(&egress::Decision {
+        self.log(&egress::Decision {
             sandbox: &self.sandbox,
             kind: "HTTP",
             target: &target.to_string(),
@@ -248,6 +248,14 @@ impl ConnectProxy {
             duration_ms: started.elapsed().as_millis() as u64,
         });
         resp
+    }
+
+    /// Logs an egress decision and counts it.
+    fn log(&self, d: &egress::Decision<'_>) {
+        egress::log_decision(d);
+        if let Some(e) = &self.egress {
+            e.sandbox.shared.metrics.egress(d.sandbox, d.outcome);
+        }
     }
 
     fn timeouts(&self) -> TunnelTimeouts {
@@ -297,7 +305,7 @@ impl ConnectProxy {
         rule: &Rule,
         why: &str,
     ) -> http::Response<Body> {
-        egress::log_decision(&egress::Decision {
+        self.log(&egress::Decision {
             sandbox: &self.sandbox,
             kind,
             target: &target.to_string(),
@@ -311,7 +319,7 @@ impl ConnectProxy {
     }
 
     fn refuse(&self, kind: &'static str, r: Refusal) -> http::Response<Body> {
-        egress::log_decision(&egress::Decision {
+        self.log(&egress::Decision {
             sandbox: &self.sandbox,
             kind,
             target: &r.target,
@@ -337,7 +345,7 @@ impl ConnectProxy {
         );
         if let Some(e) = &self.egress {
             e.sandbox.egress.record_denial(Denial {
-                at_ms: now_ms(),
+                at_ms: e.sandbox.shared.now_ms(),
                 target: r.target,
                 reason: r.reason,
                 suggest: r.suggest,

@@ -133,6 +133,7 @@ impl SandboxCtx {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         if let Ok(mut conns) = self.conns.lock() {
+            self.shared.metrics.sessions(&self.name).inc();
             conns.insert(
                 id,
                 LiveConn {
@@ -147,8 +148,9 @@ impl SandboxCtx {
 
     /// Forgets a connection.
     pub fn unregister(&self, id: u64) {
-        if let Ok(mut conns) = self.conns.lock() {
-            conns.remove(&id);
+        let removed = self.conns.lock().ok().and_then(|mut c| c.remove(&id));
+        if removed.is_some() {
+            self.shared.metrics.sessions(&self.name).dec();
         }
     }
 

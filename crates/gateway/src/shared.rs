@@ -1,11 +1,12 @@
 //! Process-wide services every sandbox listener uses.
 
-use std::sync::atomic::AtomicU64;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sandgate_providers::InferenceClient;
 use tokio::sync::watch;
 
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 
 /// The pairing authority type the gateway runs (SQLite-backed).
@@ -26,14 +27,25 @@ pub struct Shared {
     pub started: Instant,
     /// Flips to true when the gateway shuts down.
     pub stopping: watch::Receiver<bool>,
-    /// How long a client has to complete `connect`, in ms (see [`crate::Gateway::set_handshake_timeout`]).
-    pub handshake_timeout_ms: AtomicU64,
+    /// How long a client has to complete `connect` ([`crate::GatewayOptions::handshake_timeout`]).
+    pub handshake_timeout: Duration,
+    /// The gateway's clock ([`crate::GatewayOptions::clock`]).
+    pub clock: Arc<dyn sandgate_pairing::Clock>,
+    /// The Prometheus registry and families.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    /// The gateway clock's now, ms since the epoch.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
 }
 
 /// The version sandgate reports as `server.version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch (system time; the server side uses [`Shared::now_ms`]).
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

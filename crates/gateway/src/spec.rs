@@ -2,8 +2,10 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sandgate_pairing::{AuthorityConfig, Clock, SystemClock};
 use sandgate_providers::ProviderKind;
 use serde::Serialize;
 
@@ -32,6 +34,13 @@ pub struct GatewayOptions {
     pub upstream_timeout: Duration,
     /// See [`GatewayOptions::upstream_timeout`].
     pub upstream_idle_timeout: Duration,
+    /// How long a new socket has to complete `connect` (10 s, as OpenClaw).
+    pub handshake_timeout: Duration,
+    /// The clock of timestamps, pairing expiry and signature freshness (the system clock;
+    /// [`sandgate_pairing::ManualClock`] in tests).
+    pub clock: Arc<dyn Clock>,
+    /// Pairing tunables (pending lifetime, event capacity, default policy).
+    pub pairing: AuthorityConfig,
 }
 
 impl GatewayOptions {
@@ -45,6 +54,9 @@ impl GatewayOptions {
             limits: Limits::default(),
             upstream_timeout: sandgate_providers::route::DEFAULT_TIMEOUT,
             upstream_idle_timeout: sandgate_providers::route::DEFAULT_IDLE_TIMEOUT,
+            handshake_timeout: crate::ws::handshake::HANDSHAKE_TIMEOUT,
+            clock: Arc::new(SystemClock),
+            pairing: AuthorityConfig::default(),
         }
     }
 
@@ -181,6 +193,9 @@ pub enum GatewayError {
     /// Identity file failure.
     #[error("device identity: {0}")]
     Identity(#[from] sandgate_core::identity::IdentityError),
+    /// Metrics registry failure.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// Filesystem failure.
     #[error("{what}: {source}")]
     Io {

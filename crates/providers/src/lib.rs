@@ -13,6 +13,7 @@
 //! - [`types`]: the OpenAI-shaped request/response types;
 //! - [`error`]: [`ProviderError`] and its OpenAI error JSON;
 //! - [`client`]: the typed [`InferenceClient`] (one dispatch to one adapter per native API);
+//! - [`observe`]: a per-request hook for first-token time and usage (metrics);
 //! - [`service`]: the HTTP-level [`InferenceService`] (one axum router, the one path match);
 //! - `responses`, `messages`: the OpenAI Responses and Anthropic Messages surfaces, translated
 //!   to and from the chat request and stream (Anthropic routes pass Messages through);
@@ -30,6 +31,7 @@ mod events;
 pub mod fake;
 pub mod kind;
 mod messages;
+pub mod observe;
 mod passthrough;
 mod responses;
 pub mod route;
@@ -47,6 +49,7 @@ pub use error::{
 pub use kind::{
     AuthStyle, Capabilities, NativeApi, ProviderKind, ProviderProfile, UnknownProvider,
 };
+pub use observe::{InferenceObserver, Observer};
 pub use route::{Credential, Limits, Route};
 pub use service::InferenceService;
 pub use stream::ChatStream;

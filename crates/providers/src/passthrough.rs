@@ -192,14 +192,10 @@ impl Scan {
         if !self.finished && value_starts(event, &FINISH_KEY, b'"') {
             self.finished = true;
         }
-        if value_starts(event, &USAGE_KEY, b'{') {
-            #[derive(Deserialize)]
-            struct UsageOnly {
-                usage: Usage,
-            }
-            if let Ok(u) = serde_json::from_slice::<UsageOnly>(&payload) {
-                self.usage = Some(u.usage);
-            }
+        if value_starts(event, &USAGE_KEY, b'{')
+            && let Ok(u) = serde_json::from_slice::<UsageOnly>(&payload)
+        {
+            self.usage = Some(u.usage);
         }
         None
     }
@@ -214,6 +210,26 @@ impl Scan {
             );
         }
     }
+}
+
+/// The usage of a usage chunk among whole `events` (one byte search when there is none).
+pub(crate) fn usage_in(events: &[u8]) -> Option<Usage> {
+    USAGE_KEY.find(events)?;
+    events
+        .split(|b| *b == b'\n')
+        .rev()
+        .filter(|l| value_starts(l, &USAGE_KEY, b'{'))
+        .filter_map(|l| {
+            let data = l.strip_prefix(b"data:")?;
+            serde_json::from_slice::<UsageOnly>(data.trim_ascii()).ok()
+        })
+        .map(|u| u.usage)
+        .next()
+}
+
+#[derive(Deserialize)]
+struct UsageOnly {
+    usage: Usage,
 }
 
 /// The `data:` payload of an event: borrowed for the usual single line, joined otherwise.

@@ -29,6 +29,7 @@ use tower::ServiceExt;
 
 use crate::client::InferenceClient;
 use crate::error::{ErrorShape, ProviderError};
+use crate::observe::Observer;
 use crate::route::Route;
 use crate::types::{ChatRequest, EmbeddingsRequest, ModelObject};
 
@@ -132,6 +133,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Bound {
     }
 }
 
+/// The request's [`Observer`], if the caller put one in its extensions.
+struct Observed(Option<Observer>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Observed {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Observed(parts.extensions.remove::<Observer>()))
+    }
+}
+
 /// Logs a failed request and renders its error.
 fn failed(route: &Route, path: &str, err: ProviderError) -> Response {
     failed_as(route, path, err, ErrorShape::OpenAi)
@@ -171,6 +183,7 @@ async fn messages(
 async fn chat(
     State(client): State<InferenceClient>,
     Bound(route): Bound,
+    Observed(obs): Observed,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -178,9 +191,13 @@ async fn chat(
         let req: ChatRequest = read_json(&client, &headers, body).await?;
         if req.is_stream() {
             let frames = client.frames(&route, req).await?;
-            Ok(crate::sse::response(frames))
+            Ok(crate::sse::response(crate::observe::frames(frames, obs)))
         } else {
-            Ok(Json(client.chat(&route, req).await?).into_response())
+            let resp = client.chat(&route, req).await?;
+            if let (Some(Observer(o)), Some(u)) = (&obs, &resp.usage) {
+                o.usage(u);
+            }
+            Ok(Json(resp).into_response())
         }
     };
     result

@@ -284,6 +284,9 @@ pub struct Health {
     pub ca_bundle: PathBuf,
     /// Admin socket path.
     pub admin_socket: PathBuf,
+    /// Where `/metrics` is served (host only), when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<String>,
 }
 
 /// Inference health of one sandbox.
@@ -343,6 +346,9 @@ pub struct SandboxView {
     /// Inference health, when probed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inference: Option<InferenceHealth>,
+    /// Usage since the gateway started (status answers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<sandgate_gateway::metrics::SandboxUsage>,
 }
 
 /// The answer to [`Request::Status`].

@@ -61,7 +61,7 @@ pub fn run(args: &DaemonArgs) -> CliResult<()> {
         .enable_all()
         .build()
         .map_err(|e| CliError::io("tokio runtime", &e))?;
-    let result = runtime.block_on(serve(state.clone()));
+    let result = runtime.block_on(serve(state.clone(), args.metrics_addr));
     if let Err(e) = &result {
         tracing::error!(kind = %e.kind, error = %e.message, "sandgated failed");
     }
@@ -88,7 +88,7 @@ fn init_logging(state: &StateDir) -> CliResult<tracing_appender::non_blocking::W
     Ok(guard)
 }
 
-async fn serve(state: StateDir) -> CliResult<()> {
+async fn serve(state: StateDir, metrics_addr: std::net::SocketAddr) -> CliResult<()> {
     let pid = std::process::id();
     let started_at_ms = pidfile::now_ms();
     // Replaced by the gateway library's persistent id once the gateway is open.
@@ -106,9 +106,27 @@ async fn serve(state: StateDir) -> CliResult<()> {
             id: id.clone(),
             pid,
             started_at_ms,
+            metrics_addr: None,
         },
     )
     .map_err(|e| CliError::io(state.pid_file().display(), &e))?;
+    let metrics_tcp = tokio::net::TcpListener::bind(metrics_addr)
+        .await
+        .map_err(|e| {
+            CliError::new(
+                "port_in_use",
+                format!("cannot serve metrics on {metrics_addr}: {e}"),
+                "choose another address with --metrics-addr or SANDGATE_METRICS_ADDR",
+            )
+        });
+    let metrics_tcp = match metrics_tcp {
+        Ok(l) => l,
+        Err(e) => {
+            pidfile::remove_runtime_files(&state);
+            return Err(e);
+        }
+    };
+    let metrics_at = metrics_tcp.local_addr().ok().map(|a| a.to_string());
     tracing::info!(pid, state_dir = %state.root().display(), "sandgated starting");
 
     let health = Health {
@@ -119,6 +137,7 @@ async fn serve(state: StateDir) -> CliResult<()> {
         ca_fingerprint: String::new(),
         ca_bundle: Default::default(),
         admin_socket: state.admin_socket(),
+        metrics_addr: metrics_at.clone(),
     };
     let mut owner = Owner {
         pid,
@@ -137,10 +156,25 @@ async fn serve(state: StateDir) -> CliResult<()> {
         id: daemon.health().id.clone(),
         pid,
         started_at_ms,
+        metrics_addr: metrics_at.clone(),
     };
     if let Err(e) = pidfile::write(&state, &gw_file) {
         tracing::warn!(error = %e, "cannot rewrite gateway.json");
     }
+    let (metrics_stop, mut metrics_stopped) = tokio::sync::watch::channel(false);
+    let metrics_app = sandgate_gateway::metrics::router(daemon.metrics());
+    let metrics_task = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = metrics_stopped.changed().await;
+        };
+        if let Err(e) = axum::serve(metrics_tcp, metrics_app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::warn!(error = %e, "metrics listener failed");
+        }
+    });
+    tracing::info!(addr = ?metrics_at, "metrics served at /metrics");
     let sock = state.admin_socket();
     let listener = UnixListener::bind(&sock).map_err(|e| CliError::io(sock.display(), &e))?;
     // Recorded so that at stop only this socket is removed, never a newer daemon's.
@@ -173,6 +207,8 @@ async fn serve(state: StateDir) -> CliResult<()> {
         tracing::warn!("admin requests still running after the drain period; aborting them");
         tasks.shutdown().await;
     }
+    let _ = metrics_stop.send(true);
+    let _ = metrics_task.await;
     match Arc::try_unwrap(daemon) {
         Ok(d) => d.shutdown().await,
         Err(_) => tracing::warn!("gateway still referenced at shutdown; listeners close on exit"),

@@ -100,6 +100,11 @@ impl Daemon {
         &self.health
     }
 
+    /// The gateway's metrics (the daemon serves them on its host-only listener).
+    pub fn metrics(&self) -> std::sync::Arc<sandgate_gateway::metrics::Metrics> {
+        self.gw.metrics()
+    }
+
     /// Stops listeners and lets in-flight turns finish.
     pub async fn shutdown(self) {
         self.gw.shutdown().await;
@@ -125,6 +130,7 @@ impl Daemon {
             verified: old.as_ref().is_some_and(|o| o.verified),
             verify_error: old.and_then(|o| o.verify_error),
             inference: None,
+            usage: None,
         }
     }
 
@@ -294,6 +300,10 @@ impl Daemon {
             }
         }
         views.sort_by(|a, b| a.name.cmp(&b.name));
+        let metrics = self.gw.metrics();
+        for v in &mut views {
+            v.usage = Some(metrics.usage(&v.name));
+        }
         to_value(&StatusReply {
             gateway: self.health.clone(),
             sandboxes: views,

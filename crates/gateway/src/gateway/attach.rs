@@ -27,9 +27,14 @@ impl Gateway {
                 .get_mut(name)
                 .ok_or_else(|| GatewayError::UnknownSandbox(name.into()))?;
             let (stop, _) = watch::channel(false);
-            let handle =
-                listener::spawn_with(tcp, running.app.clone(), stop, self.opts.limits.clone())
-                    .map_err(io("serve the sandbox listener"))?;
+            let handle = listener::spawn_counted(
+                tcp,
+                running.app.clone(),
+                stop,
+                self.opts.limits.clone(),
+                Some(self.shared.metrics.connections(name)),
+            )
+            .map_err(io("serve the sandbox listener"))?;
             tracing::info!(sandbox = %name, addr = %handle.local_addr(), "sandbox listener attached (inside its network namespace)");
             let addr = handle.local_addr();
             (running.inside.replace(handle), addr)

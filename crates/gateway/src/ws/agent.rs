@@ -13,8 +13,8 @@ use sandgate_providers::types::{ChatMessage, ChatRequest, Role as ChatRole, Stre
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::metrics::Surface;
 use crate::sandbox::SandboxCtx;
-use crate::shared::now_ms;
 use crate::ws::conn::{Call, Outbound};
 
 /// How many earlier messages of the session are sent with a turn.
@@ -74,7 +74,7 @@ async fn turn(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound) {
     let started = Instant::now();
     out.respond(ResponseFrame::ok(
         id.clone(),
-        json!({"runId": run_id, "sessionKey": session_key, "agentId": agent_id, "status": "accepted", "acceptedAt": now_ms()}),
+        json!({"runId": run_id, "sessionKey": session_key, "agentId": agent_id, "status": "accepted", "acceptedAt": ctx.shared.now_ms()}),
     ))
     .await;
 
@@ -84,14 +84,14 @@ async fn turn(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound) {
         seq += 1;
         out.event(
             event::AGENT,
-            json!({"runId": run_id, "stream": stream, "data": data, "sessionKey": session_key, "seq": seq, "ts": now_ms()}),
+            json!({"runId": run_id, "stream": stream, "data": data, "sessionKey": session_key, "seq": seq, "ts": ctx.shared.now_ms()}),
             false,
         );
         seq
     };
     emit_agent(
         "lifecycle",
-        json!({"phase": "start", "startedAt": now_ms()}),
+        json!({"phase": "start", "startedAt": ctx.shared.now_ms()}),
     );
 
     let history = ctx
@@ -123,9 +123,13 @@ async fn turn(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound) {
 
     let mut text = String::new();
     let mut usage = None;
-    let mut failure: Option<String> = None;
-    match ctx.shared.inference.chat_stream(&route, req).await {
-        Err(e) => failure = Some(e.client_message()),
+    let mut failure: Option<(u16, String)> = None;
+    let metrics = &ctx.shared.metrics;
+    let opened = ctx.shared.inference.chat_stream(&route, req).await;
+    metrics.latency(&ctx.name, Surface::Ws, started.elapsed().as_secs_f64());
+    let mut first = true;
+    match opened {
+        Err(e) => failure = Some((e.status().as_u16(), e.client_message())),
         Ok(mut stream) => {
             while let Some(item) = stream.next().await {
                 match item {
@@ -135,30 +139,37 @@ async fn turn(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound) {
                         }
                         for choice in chunk.choices {
                             if let Some(delta) = choice.delta.content.filter(|d| !d.is_empty()) {
+                                if std::mem::take(&mut first) {
+                                    let secs = started.elapsed().as_secs_f64();
+                                    metrics.first_token(&ctx.name, Surface::Ws, secs);
+                                }
                                 text.push_str(&delta);
                                 let s =
                                     emit_agent("assistant", json!({"text": text, "delta": delta}));
                                 out.event(
                                     event::CHAT,
                                     json!({"runId": run_id, "sessionKey": session_key, "seq": s, "state": "delta", "deltaText": delta,
-                                           "message": {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": now_ms()}}),
+                                           "message": {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": ctx.shared.now_ms()}}),
                                     false,
                                 );
                             }
                         }
                     }
                     Err(e) => {
-                        failure = Some(e.client_message());
+                        failure = Some((e.status().as_u16(), e.client_message()));
                         break;
                     }
                 }
             }
         }
     }
-    if let Some(message) = failure {
+    if let Some((status, message)) = failure {
+        metrics.request(&ctx.name, Surface::Ws, status);
+        let what = format!("ws agent: {status}: {message}");
+        metrics.error(&ctx.name, ctx.shared.now_ms(), what);
         emit_agent(
             "lifecycle",
-            json!({"phase": "error", "error": message, "endedAt": now_ms()}),
+            json!({"phase": "error", "error": message, "endedAt": ctx.shared.now_ms()}),
         );
         tracing::warn!(sandbox = %ctx.name, provider = route.kind.as_str(), error = %message, "agent turn failed upstream");
         let err = ErrorShape::new(ErrorCode::Unavailable, format!("upstream error: {message}")).with_details(json!({
@@ -172,7 +183,13 @@ async fn turn(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound) {
     if let Err(e) = ctx
         .shared
         .registry
-        .append_exchange(&ctx.name, &session_key, &p.message, &text, now_ms())
+        .append_exchange(
+            &ctx.name,
+            &session_key,
+            &p.message,
+            &text,
+            ctx.shared.now_ms(),
+        )
         .await
     {
         tracing::warn!(error = %e, "could not persist session history");
@@ -180,14 +197,19 @@ async fn turn(id: String, params: Value, ctx: Arc<SandboxCtx>, out: Outbound) {
     let (input, output) = usage
         .map(|u| (u.prompt_tokens, u.completion_tokens))
         .unwrap_or((0, 0));
+    metrics.request(&ctx.name, Surface::Ws, 200);
+    metrics.tokens(&ctx.name, Surface::Ws, input, output);
     if output > 0 {
         emit_agent("usage", json!({"outputTokens": output}));
     }
-    let s = emit_agent("lifecycle", json!({"phase": "end", "endedAt": now_ms()}));
+    let s = emit_agent(
+        "lifecycle",
+        json!({"phase": "end", "endedAt": ctx.shared.now_ms()}),
+    );
     out.event(
         event::CHAT,
         json!({"runId": run_id, "sessionKey": session_key, "seq": s, "state": "final",
-               "message": {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": now_ms()}}),
+               "message": {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": ctx.shared.now_ms()}}),
         false,
     );
     let payload = json!({

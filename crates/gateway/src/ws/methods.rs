@@ -10,12 +10,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::sandbox::SandboxCtx;
-use crate::shared::now_ms;
 use crate::ws::conn::{Call, Caller, Reply};
 
 /// `health`.
 pub fn health(c: Call) -> Reply {
-    Box::pin(async move { Ok(json!({"ok": true, "ts": now_ms(), "sandbox": c.ctx.name})) })
+    Box::pin(
+        async move { Ok(json!({"ok": true, "ts": c.ctx.shared.now_ms(), "sandbox": c.ctx.name})) },
+    )
 }
 
 /// `status`.

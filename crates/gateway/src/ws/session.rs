@@ -15,7 +15,6 @@ use sandgate_core::hello::Features;
 use sandgate_core::{Role, Scope};
 
 use crate::sandbox::SandboxCtx;
-use crate::shared::now_ms;
 use crate::ws::catalog::{self, Call, Denial, Handler};
 use crate::ws::conn::{Caller, Out, Outbound, TICK_INTERVAL};
 use crate::ws::handshake;
@@ -138,7 +137,7 @@ pub async fn run(
                 }
                 dispatch(req.id, req.method, req.params, &ctx, &caller, &out).await;
             }
-            _ = tick.tick() => out.event(event::TICK, event::tick(now_ms()), true),
+            _ = tick.tick() => out.event(event::TICK, event::tick(ctx.shared.now_ms()), true),
             ev = pairing_rx.recv() => {
                 match ev {
                     Ok(ev) if ev.sandbox() == ctx.name => {

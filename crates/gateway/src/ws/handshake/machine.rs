@@ -20,6 +20,19 @@ use sandgate_pairing::{
     PairingError,
 };
 
+/// The metrics label of a refusal: its detail code, else its error code, else what the
+/// close says (`HANDSHAKE_TIMEOUT` for the reasonless timeout close).
+fn refusal_code(r: &HandshakeRejection) -> String {
+    match &r.error {
+        Some(e) => e
+            .detail_code()
+            .map(|d| d.as_str().to_owned())
+            .unwrap_or_else(|| e.code.as_str().to_owned()),
+        None if r.close_reason.is_empty() => "HANDSHAKE_TIMEOUT".to_owned(),
+        None => r.close_reason.to_ascii_uppercase().replace(' ', "_"),
+    }
+}
+
 /// Checks a presented shared token against the sandbox's (constant time in the gateway).
 pub trait TokenCheck {
     /// True when `presented` is the sandbox token.
@@ -115,6 +128,7 @@ pub struct ServerHandshake<'a> {
     deadline_ms: u64,
     state: State,
     out: VecDeque<Output>,
+    refusal: Option<String>,
 }
 
 impl std::fmt::Debug for ServerHandshake<'_> {
@@ -138,7 +152,13 @@ impl<'a> ServerHandshake<'a> {
             tokens,
             state: State::AwaitConnect,
             out,
+            refusal: None,
         }
+    }
+
+    /// The detail code of the refusal, once the handshake was rejected (for metrics).
+    pub fn refusal(&self) -> Option<&str> {
+        self.refusal.as_deref()
     }
 
     /// The next thing to do, if any.
@@ -259,6 +279,7 @@ impl<'a> ServerHandshake<'a> {
 
     fn reject(&mut self, id: Option<&str>, rejection: HandshakeRejection) {
         self.state = State::Done;
+        self.refusal = Some(refusal_code(&rejection));
         if let Some(res) = id.and_then(|id| rejection.response(id)) {
             self.out.push_back(Output::Transmit(Frame::Res(res)));
         }

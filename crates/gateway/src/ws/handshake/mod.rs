@@ -10,12 +10,11 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use http::HeaderMap;
 use sandgate_core::Frame;
 use sandgate_core::hello::Features;
-use sandgate_pairing::Locality;
+use sandgate_pairing::{Decision, Locality};
 
 pub use machine::{Established, Input, Output, ServerConfig, ServerHandshake, TokenCheck};
 
 use crate::sandbox::SandboxCtx;
-use crate::shared::now_ms;
 
 /// How long a client has to complete `connect` after the socket opens.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,10 +60,8 @@ pub async fn run(
     conn_id: &str,
     features: Features,
 ) -> Option<Established> {
-    let timeout_ms = ctx
-        .shared
-        .handshake_timeout_ms
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let timeout_ms = ctx.shared.handshake_timeout.as_millis() as u64;
+    let now_ms = || ctx.shared.now_ms();
     let now = now_ms();
     let config = ServerConfig {
         sandbox: ctx.name.clone(),
@@ -89,10 +86,20 @@ pub async fn run(
                 }
                 Output::Ask(attempt) => {
                     let answer = ctx.shared.pairing.connect(&attempt).await;
+                    let outcome = match &answer {
+                        Ok(Decision::Approved { .. }) => "approved",
+                        Ok(Decision::PartiallyGranted { .. }) => "partially_granted",
+                        Ok(Decision::PairingRequired { .. }) => "pairing_required",
+                        Err(_) => "error",
+                    };
+                    ctx.shared.metrics.pairing(&ctx.name, outcome);
                     hs.answer(answer, now_ms());
                 }
                 Output::Established(est) => return Some(*est),
                 Output::Rejected(code, reason) => {
+                    if let Some(detail) = hs.refusal() {
+                        ctx.shared.metrics.refusal(&ctx.name, detail);
+                    }
                     let close = CloseFrame {
                         code: code.as_u16(),
                         reason: Utf8Bytes::from(reason),

@@ -1,9 +1,14 @@
-//! `sandgate <name> logs`: the gateway log lines about one sandbox. The daemon writes one JSON
+//! `sandgate [<name>] logs`: the gateway log lines (about one sandbox, or all of them), from
+//! a time on ([`since`]), and followed as they are written ([`follow`]). The daemon writes one JSON
 //! object per line (fields flattened, `sandbox` among them); lines from older daemons, in
 //! plain text, are matched by the sandbox's name as a whole word.
 
 use serde_json::{Map, Value};
 
+mod follow;
+mod since;
+
+use crate::args::LogsArgs;
 use crate::env;
 use crate::error::{CliError, CliResult};
 use crate::paths::StateDir;
@@ -61,34 +66,107 @@ impl Line {
     }
 }
 
-/// `sandgate <name> logs [-n N] [--json]`.
-pub fn command(state: &StateDir, name: &str, tail: usize, json: bool) -> CliResult<u8> {
-    if env::read_record(state, name).is_none() {
-        return Err(env::unknown_sandbox(state, name));
+/// Keeps the lines of a `logs` invocation: about one sandbox (or all) and not before `since`.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    /// Only lines about this sandbox.
+    pub name: Option<String>,
+    /// Only lines timestamped at or after this (ms since the epoch).
+    pub since_ms: Option<u64>,
+}
+
+impl Filter {
+    /// The line, parsed, if it passes.
+    pub fn keep(&self, raw: &str) -> Option<Line> {
+        let line = match &self.name {
+            Some(n) => Line::about(raw, n)?,
+            None => Line::parse(raw)?,
+        };
+        match (self.since_ms, &line) {
+            (None, _) => Some(line),
+            (Some(since), Line::Json(m)) => m
+                .get("timestamp")
+                .and_then(Value::as_str)
+                .and_then(since::rfc3339_ms)
+                .is_some_and(|t| t >= since)
+                .then_some(line),
+            // Plain-text lines carry no time we can compare.
+            (Some(_), Line::Text(_)) => None,
+        }
     }
+}
+
+impl Line {
+    /// Parses any non-empty line.
+    pub fn parse(raw: &str) -> Option<Line> {
+        if raw.trim().is_empty() {
+            return None;
+        }
+        Some(match serde_json::from_str::<Value>(raw) {
+            Ok(Value::Object(m)) => Line::Json(m),
+            _ => Line::Text(raw.to_owned()),
+        })
+    }
+
+    /// Prints the line (`--json`: as one object; otherwise rendered, refusals highlighted).
+    pub fn print(&self, json: bool) {
+        if json {
+            println!("{}", self.json());
+        } else {
+            let h = self.human();
+            let denied = matches!(self, Line::Json(m) if m.get("decision").and_then(Value::as_str) == Some("denied"));
+            println!("{}", if denied { ui::warn(&h) } else { h });
+        }
+    }
+}
+
+/// `sandgate [<name>] logs [-n N] [--since T] [--follow] [--json]`.
+pub async fn command(
+    state: &StateDir,
+    name: Option<&str>,
+    args: &LogsArgs,
+    json: bool,
+) -> CliResult<u8> {
+    if let Some(n) = name
+        && env::read_record(state, n).is_none()
+    {
+        return Err(env::unknown_sandbox(state, n));
+    }
+    let since_ms = match &args.since {
+        Some(s) => Some(since::parse(s, crate::pidfile::now_ms()).ok_or_else(|| {
+            CliError::new(
+                "usage",
+                format!("cannot read --since {s:?}"),
+                "give a duration ago (90s, 10m, 2h, 1d) or an RFC 3339 time (2026-01-31T12:00:00Z)",
+            )
+        })?),
+        None => None,
+    };
+    let filter = Filter {
+        name: name.map(str::to_owned),
+        since_ms,
+    };
     let path = state.log_file();
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = std::fs::read(&path).map_err(|e| {
         CliError::new(
             "no_logs",
             format!("cannot read {}: {e}", path.display()),
             format!("start the gateway with `{}`", state.cmd("gateway start")),
         )
     })?;
-    let lines: Vec<Line> = text.lines().filter_map(|l| Line::about(l, name)).collect();
-    if lines.is_empty() && !json {
-        println!(
-            "No gateway log lines about `{name}` yet (log: {}).",
-            path.display()
-        );
+    // Only whole lines; a following reader picks up the rest.
+    let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let shown = String::from_utf8_lossy(&text[..whole]);
+    let lines: Vec<Line> = shown.lines().filter_map(|l| filter.keep(l)).collect();
+    if lines.is_empty() && !json && !args.follow {
+        let about = name.map(|n| format!(" about `{n}`")).unwrap_or_default();
+        println!("No gateway log lines{about} yet (log: {}).", path.display());
     }
-    for l in &lines[lines.len().saturating_sub(tail)..] {
-        if json {
-            println!("{}", l.json());
-        } else {
-            let h = l.human();
-            let denied = matches!(l, Line::Json(m) if m.get("decision").and_then(Value::as_str) == Some("denied"));
-            println!("{}", if denied { ui::warn(&h) } else { h });
-        }
+    for l in &lines[lines.len().saturating_sub(args.tail)..] {
+        l.print(json);
+    }
+    if args.follow {
+        follow::run(&path, whole as u64, &filter, json).await?;
     }
     Ok(0)
 }
