@@ -9,13 +9,9 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
+use sandgate_core::CloseCode;
 use sandgate_core::codes::close_reasons;
-use sandgate_core::identity::DeviceIdentity;
-use sandgate_core::{CloseCode, Role};
-use sandgate_pairing::{
-    ConnectAttempt, Credential as PairCredential, Decision, DeviceInfo, DeviceMetadata, Locality,
-    PairingAuthority, PolicyMode, SandboxPolicy, SqliteStore, TokenSecret,
-};
+use sandgate_pairing::{PairingAuthority, PolicyMode, SandboxPolicy, SqliteStore, TokenSecret};
 use sandgate_providers::{Credential, InferenceClient, InferenceService, ProviderKind, Route};
 use tokio::sync::{Mutex, watch};
 
@@ -28,12 +24,13 @@ use crate::registry::{Registry, RegistryError, SandboxRecord};
 use crate::sandbox::SandboxCtx;
 use crate::shared::Shared;
 mod attach;
+mod cli_device;
 mod devices;
 mod egress_ops;
 mod recover;
 
 pub use crate::spec::{GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec};
-use crate::{fsutil, inference, ws};
+use crate::{inference, ws};
 
 struct Running {
     ctx: Arc<SandboxCtx>,
@@ -343,62 +340,6 @@ impl Gateway {
         sandboxes.insert(rec.name.clone(), running);
         tracing::info!(sandbox = %rec.name, port = rec.port, "sandbox created");
         Ok(info)
-    }
-
-    /// Creates the sandbox CLI's device identity and pairs it within the sandbox policy, so
-    /// its first agent turn needs no approval (NemoClaw #4504).
-    async fn preapprove_cli_device(&self, rec: &SandboxRecord) -> Result<(), GatewayError> {
-        let dir = self.device_dir(&rec.name);
-        std::fs::create_dir_all(dir.join("openclaw"))
-            .map_err(io(format!("create {}", dir.display())))?;
-        // An identity left by a create that a crash interrupted is reused (it may already be
-        // paired); otherwise a new one is made.
-        let identity = match DeviceIdentity::load(&dir.join("device.json")) {
-            Ok(id) => id,
-            Err(_) => {
-                let id = DeviceIdentity::generate();
-                id.save(&dir.join("device.json"))?;
-                id
-            }
-        };
-        let policy = policy_of(rec);
-        let attempt = ConnectAttempt {
-            sandbox: rec.name.clone(),
-            device: Some(DeviceInfo {
-                device_id: identity.device_id(),
-                public_key: identity.public_key_b64url(),
-                metadata: DeviceMetadata {
-                    display_name: Some(format!("sandgate {} CLI", rec.name)),
-                    platform: Some(std::env::consts::OS.to_owned()),
-                    device_family: None,
-                    client_id: Some("cli".into()),
-                    client_mode: Some("cli".into()),
-                },
-            }),
-            role: Role::Operator,
-            scopes: policy.ceiling.iter().cloned().collect(),
-            locality: Locality::Loopback,
-            credential: PairCredential::SandboxToken,
-        };
-        let decision = self.shared.pairing.connect(&attempt).await?;
-        let Decision::Approved {
-            device_token: Some(token),
-            scopes,
-            ..
-        } = decision
-        else {
-            return Err(GatewayError::Pairing(
-                sandgate_pairing::PairingError::DeviceIdentityRequired,
-            ));
-        };
-        let auth = serde_json::json!({
-            "version": 1,
-            "deviceId": identity.device_id(),
-            "tokens": {"operator": {"token": token.token(), "role": "operator", "scopes": scopes, "updatedAtMs": self.shared.now_ms()}},
-        });
-        fsutil::write_private(&dir.join("device-auth.json"), auth.to_string().as_bytes())
-            .map_err(io("write device-auth.json"))?;
-        Ok(())
     }
 
     /// Removes one sandbox: closes its sessions, stops its listener, deletes its records.

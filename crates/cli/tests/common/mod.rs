@@ -64,23 +64,33 @@ impl Sg {
     }
 
     /// Onboards a mock sandbox on a free port; panics with the output on failure.
+    /// Onboards a mock sandbox on a free port. A port picked free can be taken by another
+    /// process (another test's daemon) before the daemon binds it; that is retried with a new
+    /// port, since port allocation is not what these tests check.
     pub fn onboard_mock(&self, name: &str, model: &str) -> (Out, u16) {
-        let port = free_port();
-        let p = port.to_string();
-        let out = self.run(&[
-            "onboard",
-            "--name",
-            name,
-            "--provider",
-            "mock",
-            "--model",
-            model,
-            "--port",
-            &p,
-            "--non-interactive",
-        ]);
-        assert!(out.ok(), "onboard {name} failed:\n{out}");
-        (out, port)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let port = free_port();
+            let p = port.to_string();
+            let out = self.run(&[
+                "onboard",
+                "--name",
+                name,
+                "--provider",
+                "mock",
+                "--model",
+                model,
+                "--port",
+                &p,
+                "--non-interactive",
+            ]);
+            if !out.ok() && out.stderr.contains("[port_in_use]") && attempt < 4 {
+                continue;
+            }
+            assert!(out.ok(), "onboard {name} failed:\n{out}");
+            return (out, port);
+        }
     }
 
     pub fn pid(&self) -> Option<u32> {
