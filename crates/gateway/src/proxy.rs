@@ -80,14 +80,22 @@ impl ConnectProxy {
     }
 
     fn decide(&self, target: &Target) -> Verdict {
-        match &self.egress {
-            Some(e) => e
-                .sandbox
-                .egress
-                .policy()
-                .decide(target, e.sandbox.local_endpoint().as_ref()),
-            None => egress::EgressPolicy::default().decide(target, None),
-        }
+        // `inference.local` is decided without the sandbox's policy: no copy of it and no
+        // parse of the route's endpoint on every inference tunnel.
+        let Some(e) = self
+            .egress
+            .as_ref()
+            .filter(|_| target.host.name() != Some(crate::ca::INFERENCE_HOST))
+        else {
+            return egress::EgressPolicy::default().decide(target, None);
+        };
+        let policy = e.sandbox.egress.policy();
+        let local = if policy.presets.contains(&egress::Preset::LocalInference) {
+            e.sandbox.local_endpoint()
+        } else {
+            None
+        };
+        policy.decide(target, local.as_ref())
     }
 
     /// Handles one CONNECT request.
