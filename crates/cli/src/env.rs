@@ -165,7 +165,9 @@ pub fn write_sandbox_files(state: &StateDir, view: &SandboxView, token: &str) ->
 pub fn write_record(state: &StateDir, view: &SandboxView) -> CliResult<()> {
     let path = state.sandbox_record(&view.name);
     let mut stored = view.clone();
+    // Live state is the daemon's to report; on disk it would go stale when the gateway stops.
     stored.inference = None;
+    stored.sandbox_running = false;
     stored.usage = None;
     let json = serde_json::to_vec_pretty(&stored)
         .map_err(|e| CliError::new("io_error", e.to_string(), "report a bug"))?;

@@ -89,10 +89,6 @@ impl StateDir {
     pub fn sandbox_control(&self, name: &str) -> PathBuf {
         self.run_dir().join(format!("{name}.sock"))
     }
-    /// `run/<name>.json`: the view a running sandbox was started with.
-    pub fn sandbox_running_spec(&self, name: &str) -> PathBuf {
-        self.run_dir().join(format!("{name}.json"))
-    }
     /// `sandboxes/<name>/home`: the sandbox's persistent `$HOME`.
     pub fn sandbox_home(&self, name: &str) -> PathBuf {
         self.sandbox_dir(name).join("home")
