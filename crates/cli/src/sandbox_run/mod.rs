@@ -296,15 +296,17 @@ async fn start_session(
         attempt += 1;
         let (spec_c, lock_path) = (spec.clone(), lock_path.clone());
         // Sessions starting at once serialise on the sandbox's lock, so exactly one of them
-        // starts the init and the others join it.
-        let running = tokio::task::spawn_blocking(move || {
+        // starts the init and has the daemon serve its listener before any other joins: a
+        // joiner attaching first would have its listener replaced under its first connection.
+        let locked = tokio::task::spawn_blocking(move || {
             let lock = std::fs::File::create(&lock_path)?;
             lock.lock()?;
             sandgate_sandbox::ensure_running(&spec_c, &HelperCommand::default())
+                .map(|running| (lock, running))
         })
         .await
         .map_err(blocking_err)?;
-        let running = match running {
+        let (lock, running) = match locked {
             // Joined an init that was just exiting (its last session ended): start it again.
             Err(e) if attempt < 6 && init_went_away(&e) => {
                 tokio::time::sleep(std::time::Duration::from_millis(10 * attempt)).await;
@@ -328,6 +330,7 @@ async fn start_session(
                 ))
             );
         }
+        drop(lock);
         let (control, c) = (spec.control.clone(), cmd.clone());
         match tokio::task::spawn_blocking(move || sandgate_sandbox::spawn_session(&control, &c))
             .await
