@@ -17,6 +17,7 @@ use tokio::sync::{Mutex, watch};
 
 use crate::ca::GatewayCa;
 use crate::egress::{EgressPolicy, Resolver};
+use crate::limits::ConnCap;
 use crate::listener::{self, PortApp, ServeHandle};
 use crate::metrics::Metrics;
 use crate::proxy::{ConnectProxy, EgressCtx};
@@ -61,6 +62,8 @@ pub struct Gateway {
     service: InferenceService,
     stop: watch::Sender<bool>,
     sandboxes: Mutex<BTreeMap<String, Running>>,
+    /// Connections of every sandbox port together ([`crate::Limits::max_connections_total`]).
+    conn_total: ConnCap,
     started_at_ms: u64,
 }
 
@@ -172,6 +175,7 @@ impl Gateway {
             );
         }
         let started_at_ms = shared.now_ms();
+        let conn_total = ConnCap::new(opts.limits.max_connections_total);
         let gw = Gateway {
             resolver: Arc::new(opts.resolver.clone()),
             opts,
@@ -180,6 +184,7 @@ impl Gateway {
             service: InferenceService::new(inference),
             stop,
             sandboxes: Mutex::new(BTreeMap::new()),
+            conn_total,
             started_at_ms,
         };
         let stored = gw.shared.registry.sandboxes().await?;
@@ -244,7 +249,7 @@ impl Gateway {
             app.clone(),
             stop,
             self.opts.limits.clone(),
-            Some(self.shared.metrics.connections(&rec.name)),
+            self.port_cap(&rec.name),
         )
         .map_err(io("start listener"))?;
         tracing::info!(sandbox = %rec.name, addr = %handle.local_addr(), provider = %rec.provider, model = %rec.model, "sandbox listener started");
@@ -255,6 +260,14 @@ impl Gateway {
             handle,
             inside: None,
         })
+    }
+
+    /// Sandbox `name`'s connection cap: its own limit, within the gateway's total, counted
+    /// on its metric.
+    fn port_cap(&self, name: &str) -> ConnCap {
+        ConnCap::new(self.opts.limits.max_connections_per_sandbox)
+            .within(&self.conn_total)
+            .with_gauge(Some(self.shared.metrics.connections(name)))
     }
 
     fn info(&self, running: &Running) -> SandboxInfo {

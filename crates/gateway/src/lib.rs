@@ -8,6 +8,7 @@ pub mod ca;
 pub mod client;
 pub mod conn_io;
 pub mod egress;
+pub mod fdreserve;
 pub mod fsutil;
 pub mod gateway;
 pub mod inference;

@@ -64,7 +64,8 @@ impl Daemon {
         tracing::info!(
             nofile = ?nofile,
             per_sandbox_cap = opts.limits.max_connections_per_sandbox,
-            "connection cap per sandbox port"
+            total_cap = opts.limits.max_connections_total,
+            "connection caps (per sandbox port, all ports together)"
         );
         let gw = Gateway::open(opts)
             .await

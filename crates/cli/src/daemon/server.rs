@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+use sandgate_gateway::fdreserve::{FdReserve, out_of_descriptors};
 use sandgate_gateway::ratelimit::{Backoff, LogLimiter};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -30,8 +32,10 @@ pub async fn serve(
     let mut tasks = JoinSet::new();
     let mut backoff = Backoff::accept();
     let mut warn = LogLimiter::new(sandgate_gateway::listener::WARN_INTERVAL);
+    let mut reserve = FdReserve::new();
     tokio::pin!(shutdown);
     loop {
+        reserve.refill();
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -39,6 +43,17 @@ pub async fn serve(
                     backoff.reset();
                     let d = Arc::clone(&daemon);
                     tasks.spawn(async move { connection(stream, d).await });
+                }
+                // Out of descriptors: serve the queued request with the reserve descriptor, so
+                // the admin path answers even when a flood holds every other one.
+                Err(e) if out_of_descriptors(&e) && reserve.release() => {
+                    if let Some(suppressed) = warn.check(Instant::now()) {
+                        tracing::warn!(error = %e, suppressed, "out of file descriptors; admin request served with the reserve");
+                    }
+                    if let Some(Ok((stream, _))) = listener.accept().now_or_never() {
+                        let d = Arc::clone(&daemon);
+                        tasks.spawn(async move { connection(stream, d).await });
+                    }
                 }
                 Err(e) => {
                     // Out of descriptors: wait (longer each time) instead of spinning.
