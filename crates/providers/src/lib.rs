@@ -29,6 +29,8 @@ pub mod error;
 mod events;
 #[cfg(feature = "fake")]
 pub mod fake;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod kind;
 mod messages;
 pub mod observe;
