@@ -23,6 +23,9 @@ pub mod spec;
 pub mod ws;
 
 pub use gateway::{
-    Gateway, GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec, valid_name,
+    DeviceApproved, DeviceRejected, DeviceRevoked, Gateway, GatewayError, GatewayOptions,
+    RouteSpec, SandboxInfo, SandboxSpec, valid_name,
 };
 pub use limits::Limits;
+/// The device views [`Gateway::devices_list`] answers with.
+pub use sandgate_pairing::{DeviceMetadata, PairedDeviceView, PairingList, PendingRequest};

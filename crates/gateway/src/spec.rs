@@ -118,8 +118,8 @@ pub struct SandboxInfo {
     pub name: String,
     /// Listener port.
     pub port: u16,
-    /// Provider id.
-    pub provider: String,
+    /// Provider.
+    pub provider: ProviderKind,
     /// Forced model.
     pub model: String,
     /// Upstream endpoint.
