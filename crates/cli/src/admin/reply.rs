@@ -34,37 +34,6 @@ pub struct Destroyed {
     pub destroyed: String,
 }
 
-/// The result of one admin request. The wire carries the inner value alone (untagged): the
-/// request names the shape, see [`Reply::decode`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Reply {
-    /// [`Request::Health`].
-    Health(Health),
-    /// [`Request::Status`].
-    Status(StatusReply),
-    /// [`Request::CreateSandbox`], [`Request::SetRoute`], [`Request::MarkVerified`].
-    Sandbox(Box<SandboxView>),
-    /// [`Request::AttachSandbox`].
-    Attached(Attached),
-    /// [`Request::DetachSandbox`].
-    Detached(Detached),
-    /// [`Request::DestroySandbox`].
-    Destroyed(Destroyed),
-    /// [`Request::PolicyList`], [`Request::PolicyChange`].
-    Policy(PolicyReply),
-    /// [`Request::EgressDenials`].
-    Denials(Denials),
-    /// [`Request::DevicesList`].
-    Devices(PairingList),
-    /// [`Request::DevicesApprove`].
-    DeviceApproved(Box<DeviceApproved>),
-    /// [`Request::DevicesReject`].
-    DeviceRejected(DeviceRejected),
-    /// [`Request::DevicesRevoke`].
-    DeviceRevoked(DeviceRevoked),
-}
-
 impl Reply {
     /// Decodes the `result` of the answer to `req`.
     pub fn decode(req: &Request, result: serde_json::Value) -> Result<Reply, serde_json::Error> {
@@ -94,10 +63,21 @@ pub trait FromReply: Sized {
     fn from_reply(reply: Reply) -> Option<Self>;
 }
 
-/// `From<T> for Reply` and `FromReply for T`, for variants holding `T` and (after `boxed:`)
-/// `Box<T>`.
-macro_rules! reply_types {
-    ($($variant:ident($ty:ty)),+ ; boxed: $($bvariant:ident($bty:ty)),+ $(,)?) => {
+/// Declares [`Reply`] from one list of `Variant(Type)` (and, after `; boxed:`, variants that
+/// hold a `Box<Type>`, the large ones), with `From<Type> for Reply` and `FromReply for Type`.
+macro_rules! replies {
+    (
+        $($(#[$doc:meta])* $variant:ident($ty:ty),)+
+        ; boxed: $($(#[$bdoc:meta])* $bvariant:ident($bty:ty),)+
+    ) => {
+        /// The result of one admin request. The wire carries the inner value alone
+        /// (untagged): the request names the shape, see [`Reply::decode`].
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum Reply {
+            $($(#[$doc])* $variant($ty),)+
+            $($(#[$bdoc])* $bvariant(Box<$bty>),)+
+        }
         $(
             impl From<$ty> for Reply {
                 fn from(v: $ty) -> Reply {
@@ -131,19 +111,31 @@ macro_rules! reply_types {
     };
 }
 
-reply_types! {
+replies! {
+    /// [`Request::Health`].
     Health(Health),
+    /// [`Request::Status`].
     Status(StatusReply),
+    /// [`Request::AttachSandbox`].
     Attached(Attached),
+    /// [`Request::DetachSandbox`].
     Detached(Detached),
+    /// [`Request::DestroySandbox`].
     Destroyed(Destroyed),
+    /// [`Request::PolicyList`], [`Request::PolicyChange`].
     Policy(PolicyReply),
+    /// [`Request::EgressDenials`].
     Denials(Denials),
+    /// [`Request::DevicesList`].
     Devices(PairingList),
+    /// [`Request::DevicesReject`].
     DeviceRejected(DeviceRejected),
-    DeviceRevoked(DeviceRevoked);
-    boxed:
+    /// [`Request::DevicesRevoke`].
+    DeviceRevoked(DeviceRevoked),
+    ; boxed:
+    /// [`Request::CreateSandbox`], [`Request::SetRoute`], [`Request::MarkVerified`].
     Sandbox(SandboxView),
+    /// [`Request::DevicesApprove`].
     DeviceApproved(DeviceApproved),
 }
 
@@ -266,6 +258,47 @@ mod tests {
         // The same bytes answer a revoke: decoding by request refuses them.
         let resp: Response<serde_json::Value> = serde_json::from_str(&line).unwrap();
         assert!(Reply::decode(&revoke, resp.result.unwrap()).is_err());
+    }
+
+    /// `devices --json` prints what the daemon built with `json!` before the answers were
+    /// typed, byte for byte.
+    #[test]
+    fn devices_json_output_is_unchanged() {
+        let pending = serde_json::json!({"requestId": "r1", "deviceId": "d1", "publicKey": "k1",
+            "displayName": "laptop", "clientId": "cli", "role": "operator", "roles": ["operator"],
+            "scopes": ["operator.write", "operator.admin"], "silent": false, "isRepair": true, "ts": 3});
+        let paired = serde_json::json!({"deviceId": "d2", "publicKey": "k2", "platform": "linux",
+            "role": "operator", "roles": ["operator"], "scopes": ["operator.read"],
+            "tokens": [{"role": "operator", "scopes": ["operator.read"], "createdAtMs": 1,
+                        "lastUsedAtMs": 4}],
+            "createdAtMs": 1, "approvedAtMs": 2, "approvedVia": "host-admin"});
+        let list = PairingList {
+            pending: vec![serde_json::from_value(pending).unwrap()],
+            paired: vec![serde_json::from_value(paired).unwrap()],
+        };
+        let print = |result: serde_json::Value| {
+            serde_json::to_string_pretty(
+                &serde_json::json!({"schemaVersion": 1, "sandbox": "a", "result": result}),
+            )
+            .unwrap()
+        };
+        let req = Request::DevicesList { name: "a".into() };
+        let before = print(serde_json::to_value(&list).unwrap());
+        let (_, reply) = round_trip(&req, list.clone().into());
+        assert_eq!(print(serde_json::to_value(&reply).unwrap()), before);
+
+        let device = list.paired[0].clone();
+        let req = Request::DevicesApprove {
+            name: "a".into(),
+            request_id: "r1".into(),
+        };
+        let before = print(serde_json::json!({"requestId": "r1", "device": device}));
+        let approved = DeviceApproved {
+            device,
+            request_id: "r1".into(),
+        };
+        let (_, reply) = round_trip(&req, approved.into());
+        assert_eq!(print(serde_json::to_value(&reply).unwrap()), before);
     }
 
     #[test]
