@@ -184,3 +184,44 @@ pub async fn command(
     }
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_client_cause_is_an_error_kind() {
+        let s = String::new;
+        for e in [
+            ClientError::Unreachable {
+                url: s(),
+                detail: s(),
+            },
+            ClientError::PairingRequired {
+                request_id: None,
+                reason: s(),
+                remedy: s(),
+            },
+            ClientError::ScopeDenied {
+                scope: s(),
+                remedy: s(),
+            },
+            ClientError::AuthFailed {
+                code: sandgate_core::codes::DetailCode::parse("AUTH_TOKEN_MISMATCH"),
+                message: s(),
+            },
+            ClientError::Upstream {
+                message: s(),
+                remedy: s(),
+            },
+            ClientError::Protocol(s()),
+            ClientError::Closed {
+                code: 4001,
+                reason: s(),
+            },
+            ClientError::Identity(s()),
+        ] {
+            assert!(e.cause().parse::<ErrorKind>().is_ok(), "{}", e.cause());
+        }
+    }
+}
