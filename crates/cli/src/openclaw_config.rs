@@ -134,12 +134,8 @@ pub fn write(
 
 /// [`write`] for a sandbox of the daemon (after `create` and `SetRoute`): a failure is
 /// logged, not fatal — the sandbox and its route work without OpenClaw's file.
-pub fn write_for_sandbox(openclaw_dir: &Path, sandbox: &str, provider: &str, model: &str) {
-    let Ok(kind) = provider.parse::<ProviderKind>() else {
-        tracing::warn!(%sandbox, %provider, "unknown provider: OpenClaw configuration not written");
-        return;
-    };
-    match write(openclaw_dir, kind, model) {
+pub fn write_for_sandbox(openclaw_dir: &Path, sandbox: &str, provider: ProviderKind, model: &str) {
+    match write(openclaw_dir, provider, model) {
         Ok(path) => {
             tracing::info!(%sandbox, path = %path.display(), "OpenClaw configuration written")
         }

@@ -14,8 +14,9 @@ use tokio::task::JoinSet;
 
 use super::line::{self, LineError};
 use super::ops::Daemon;
-use crate::admin::proto::{Request, Response};
-use crate::error::CliError;
+use crate::admin::proto::Request;
+use crate::admin::reply::Response;
+use crate::error::{CliError, ErrorKind};
 
 /// Longest request line accepted.
 pub const MAX_LINE: usize = 1 << 20;
@@ -83,7 +84,7 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>) {
                 "admin connection from another user refused"
             );
             let resp = Response::err(CliError::new(
-                "permission_denied",
+                ErrorKind::PermissionDenied,
                 "the admin socket only accepts the user that runs the gateway",
                 "run sandgate as the user that started the gateway",
             ));
@@ -109,7 +110,7 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>) {
             Err(e @ LineError::TooLong { .. }) => {
                 tracing::warn!(error = %e, "oversized admin request refused");
                 let resp = Response::err(CliError::new(
-                    "bad_request",
+                    ErrorKind::BadRequest,
                     format!("admin request refused: {e}"),
                     "send one JSON request per line, at most 1 MiB",
                 ));
@@ -131,7 +132,7 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>) {
                 }
             }
             Err(e) => Response::err(CliError::new(
-                "bad_request",
+                ErrorKind::BadRequest,
                 format!("cannot parse the admin request: {e}"),
                 "make sure `sandgate` and `sandgated` are the same version",
             )),
