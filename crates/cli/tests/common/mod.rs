@@ -178,6 +178,22 @@ pub fn exec_args<'a>(name: &'a str, visible: &'a [String], argv: &[&'a str]) -> 
 }
 
 pub fn free_port() -> u16 {
+    // Below the kernel's ephemeral range (32768–60999 here): a sandbox's stored port must stay
+    // free across a daemon restart, and ports from the ephemeral range are also handed to the
+    // outgoing connections of every other test running at the same time.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(2_654_435_761)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+    for _ in 0..200 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(7919)) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
