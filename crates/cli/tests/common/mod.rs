@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod fakes;
+
 pub const SANDGATE: &str = env!("CARGO_BIN_EXE_sandgate");
 
 /// Provider credential variables stripped from every spawned process.
@@ -64,27 +66,28 @@ impl Sg {
     }
 
     /// Onboards a mock sandbox on a free port; panics with the output on failure.
-    /// Onboards a mock sandbox on a free port. A port picked free can be taken by another
-    /// process (another test's daemon) before the daemon binds it; that is retried with a new
-    /// port, since port allocation is not what these tests check.
     pub fn onboard_mock(&self, name: &str, model: &str) -> (Out, u16) {
+        self.onboard(name, &["--provider", "mock", "--model", model], &[])
+    }
+
+    /// Onboards a sandbox on a free port with `route` (provider, model, endpoint… flags) and
+    /// `env` (a credential variable); panics with the output on failure. A port picked free
+    /// can be taken by another process (another test's daemon) before the daemon binds it;
+    /// that is retried with a new port, since port allocation is not what these tests check.
+    pub fn onboard(&self, name: &str, route: &[&str], env: &[(&str, &str)]) -> (Out, u16) {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let port = free_port();
             let p = port.to_string();
-            let out = self.run(&[
-                "onboard",
-                "--name",
-                name,
-                "--provider",
-                "mock",
-                "--model",
-                model,
-                "--port",
-                &p,
-                "--non-interactive",
-            ]);
+            let mut args = vec!["onboard", "--name", name];
+            args.extend_from_slice(route);
+            args.extend(["--port", &p, "--non-interactive"]);
+            let mut cmd = self.cmd(&args);
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let out = Out::from(cmd.output().expect("run sandgate"));
             if !out.ok() && out.stderr.contains("[port_in_use]") && attempt < 4 {
                 continue;
             }
