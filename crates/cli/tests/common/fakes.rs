@@ -79,3 +79,25 @@ impl Sg {
         self.onboard(name, &route, &env)
     }
 }
+
+/// Asserts that `fake` saw requests and that each carried the route's key (Ollama takes
+/// none) and never the caller's placeholder credential (`unused`, which the SDKs and
+/// OpenClaw send): the proxy strips what the caller sends and injects the route's.
+pub fn assert_route_credential_only(what: &str, fake: &FakeUpstream) {
+    let requests = fake.requests();
+    assert!(
+        !requests.is_empty(),
+        "{what}: the route's upstream saw nothing"
+    );
+    let key = route_key(fake.kind());
+    for req in requests {
+        let headers = format!("{:?}", req.headers);
+        assert!(
+            !headers.contains("unused"),
+            "{what}: the caller's credential was forwarded: {headers}"
+        );
+        if fake.kind() != FakeKind::Ollama {
+            assert!(headers.contains(&key), "{what}: no route key: {headers}");
+        }
+    }
+}

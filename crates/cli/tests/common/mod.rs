@@ -148,7 +148,36 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
-/// A port that was free a moment ago (bound to port 0, then released).
+/// The test Node.js and `openclaw.mjs` of the real OpenClaw `version` (`scripts/test` sets
+/// `SANDGATE_TEST_NODE` and `SANDGATE_TEST_OPENCLAW_DIR`); `None`, after a NOTE saying the
+/// test did not run, without them: the Rust-only suite stays runnable offline.
+pub fn openclaw_cli(version: &str) -> Option<(String, String)> {
+    let (Ok(node), Ok(dir)) = (
+        std::env::var("SANDGATE_TEST_NODE"),
+        std::env::var("SANDGATE_TEST_OPENCLAW_DIR"),
+    ) else {
+        eprintln!(
+            "NOTE: real OpenClaw {version} test not run: set SANDGATE_TEST_NODE and SANDGATE_TEST_OPENCLAW_DIR (scripts/test does)"
+        );
+        return None;
+    };
+    let cli = format!("{dir}/v{version}/node_modules/openclaw/openclaw.mjs");
+    if !std::path::Path::new(&cli).exists() {
+        eprintln!("NOTE: real OpenClaw {version} test not run: {cli} is missing (npm ci failed?)");
+        return None;
+    }
+    Some((node, cli))
+}
+
+/// `PATH` with `program`'s directory first (a CLI's own children find the same Node.js).
+pub fn path_with(program: &str) -> String {
+    let dir = Path::new(program)
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
 /// `exec` options that keep the test's own tools visible inside a sandbox wherever the
 /// checkout lives (a clone under `/root` or `/tmp` is hidden by default): the workspace root,
 /// and the installation prefix of the test Python (a venv points into e.g. `/root/.pyenv`).
@@ -180,6 +209,7 @@ pub fn exec_args<'a>(name: &'a str, visible: &'a [String], argv: &[&'a str]) -> 
     args
 }
 
+/// A port that was free a moment ago (bound to port 0, then released).
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
