@@ -53,27 +53,16 @@ fn openclaw_gateway_inside_the_sandbox_replies_from_the_sandbox_route() {
     }
 
     // One OpenClaw gateway per sandbox, all at once, each on a port of its own.
-    let visible = common::visible_args();
-    let running: Vec<_> = routes
+    let runs: Vec<_> = routes
         .iter()
         .map(|(kind, _, _)| {
             let port = common::free_port().to_string();
             let msg = format!("Hello from the {kind} sandbox");
-            sg.cmd(&common::exec_args(
-                &format!("oc-{kind}"),
-                &visible,
-                &["sh", SCRIPT, &node, &cli, &port, &msg],
-            ))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+            let argv = ["sh", SCRIPT, &node, &cli, &port, &msg];
+            (format!("oc-{kind}"), argv.map(String::from).to_vec())
         })
         .collect();
-    let outs: Vec<_> = running
-        .into_iter()
-        .map(|child| common::Out::from(child.wait_with_output().unwrap()))
-        .collect();
+    let outs = sg.exec_concurrently(&runs);
     for (((kind, api, model), out), fake) in routes.iter().zip(outs).zip(&upstreams) {
         eprintln!(
             "--- {kind} ({api}): openclaw agent printed:\n{}",

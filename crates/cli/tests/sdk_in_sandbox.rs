@@ -39,25 +39,14 @@ fn official_sdks_speak_responses_and_messages_inside_sandboxes_on_every_route() 
     // The mock calls a tool only when the caller requires one.
     routes.push(("sdk-mock".into(), "mock reply to".into(), "1", None));
 
-    let visible = common::visible_args();
-    let running: Vec<_> = routes
+    let runs: Vec<_> = routes
         .iter()
         .map(|(name, marker, force, _)| {
-            sg.cmd(&common::exec_args(
-                name,
-                &visible,
-                &[&python, expect::SCRIPT, marker, force],
-            ))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+            let argv = [python.as_str(), expect::SCRIPT, marker, force];
+            (name.clone(), argv.map(String::from).to_vec())
         })
         .collect();
-    let outs: Vec<_> = running
-        .into_iter()
-        .map(|child| common::Out::from(child.wait_with_output().unwrap()))
-        .collect();
+    let outs = sg.exec_concurrently(&runs);
     for ((name, marker, _, fake), out) in routes.iter().zip(outs) {
         assert!(out.ok(), "the SDKs failed in {name}: {out}");
         let v: serde_json::Value = serde_json::from_str(out.stdout.trim())

@@ -96,6 +96,27 @@ impl Sg {
         }
     }
 
+    /// Runs each `(sandbox, argv)` with `exec` and [`visible_args`], all at once, and waits
+    /// for every one (so a failing assertion afterwards leaves no session running).
+    pub fn exec_concurrently(&self, runs: &[(String, Vec<String>)]) -> Vec<Out> {
+        let visible = visible_args();
+        let running: Vec<Child> = runs
+            .iter()
+            .map(|(name, argv)| {
+                let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+                self.cmd(&exec_args(name, &visible, &argv))
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn sandgate exec")
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|child| Out::from(child.wait_with_output().expect("wait for exec")))
+            .collect()
+    }
+
     pub fn pid(&self) -> Option<u32> {
         std::fs::read_to_string(self.state().join("gateway.pid"))
             .ok()
