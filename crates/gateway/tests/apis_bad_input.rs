@@ -9,9 +9,9 @@
 
 mod common;
 
+use sandgate_providers::DEFAULT_MAX_REQUEST_BODY;
 use sandgate_providers::ProviderKind;
 use sandgate_providers::fake::{FakeConfig, FakeKind, FakeUpstream};
-use sandgate_providers::route::DEFAULT_MAX_REQUEST_BODY;
 use serde_json::{Value, json};
 
 /// `size` bytes of a JSON body, sent chunked (no `Content-Length`), so the gateway reads
