@@ -1,7 +1,9 @@
 //! Load driver of `scripts/soak` (loopback only, bounded in time): M concurrent connections
 //! spread over the given sandboxes, half WebSocket sessions running agent turns, half `/v1`
 //! chat streams, until the duration ends. Prints errors, latency percentiles and the daemon's
-//! RSS and open fds at start, after warm-up and at the end, as one JSON object.
+//! RSS and open fds at start, every twentieth of the run under load (growth is measured from
+//! the end of warm-up, a tenth of the run, to the last sample under load) and after the
+//! connections close, as one JSON object.
 //!
 //! ```text
 //! cargo run --release --example soak_driver -- --state-dir DIR --pid PID \
@@ -207,11 +209,17 @@ async fn main() -> anyhow::Result<()> {
             tasks.spawn(http_streams(t, deadline, s));
         }
     }
-    // Warm-up: a tenth of the run; usage is sampled then and at the end.
-    tokio::time::sleep(a.duration / 10).await;
-    let warm_usage = usage(a.pid);
+    // Usage under load every twentieth of the run; warm-up is the first tenth, so growth is
+    // from the second sample to the last one taken under load (19/20 of the run). After the
+    // connections close it is sampled once more (descriptors must be back at the start).
+    let mut samples = Vec::new();
+    for k in 1..20u32 {
+        tokio::time::sleep_until((t0 + a.duration * k / 20).into()).await;
+        samples.push(usage(a.pid));
+    }
+    let (warm_usage, end_usage) = (samples[1], samples[samples.len() - 1]);
     while tasks.join_next().await.is_some() {}
-    let end_usage = usage(a.pid);
+    let drained = usage(a.pid);
     let mut lat = std::mem::take(&mut *stats.latencies_us.lock().await);
     lat.sort_unstable();
     let pct = |p: f64| {
@@ -234,10 +242,12 @@ async fn main() -> anyhow::Result<()> {
         "errors": stats.errors.load(Ordering::Relaxed),
         "firstErrors": *stats.first_errors.lock().await,
         "latencyMs": {"p50": pct(0.50) as f64 / 1000.0, "p99": pct(0.99) as f64 / 1000.0, "max": lat.last().copied().unwrap_or(0) as f64 / 1000.0},
-        "rssKiB": {"start": start_usage.0, "afterWarmup": warm_usage.0, "end": end_usage.0,
-                   "growthAfterWarmupPct": growth(warm_usage.0, end_usage.0)},
-        "fds": {"start": start_usage.1, "afterWarmup": warm_usage.1, "end": end_usage.1,
-                "growthAfterWarmupPct": growth(warm_usage.1 as u64, end_usage.1 as u64)},
+        "rssKiB": {"start": start_usage.0, "afterWarmup": warm_usage.0, "endUnderLoad": end_usage.0,
+                   "afterDrain": drained.0, "growthAfterWarmupPct": growth(warm_usage.0, end_usage.0),
+                   "underLoad": samples.iter().map(|u| u.0).collect::<Vec<_>>()},
+        "fds": {"start": start_usage.1, "afterWarmup": warm_usage.1, "endUnderLoad": end_usage.1,
+                "afterDrain": drained.1, "growthAfterWarmupPct": growth(warm_usage.1 as u64, end_usage.1 as u64),
+                "underLoad": samples.iter().map(|u| u.1).collect::<Vec<_>>()},
     });
     println!("{report:#}");
     if stats.errors.load(Ordering::Relaxed) > 0 {
