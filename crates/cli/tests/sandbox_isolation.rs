@@ -411,6 +411,13 @@ fn connect_gives_a_pty_inside_the_sandbox_with_job_control() {
         .unwrap();
     // (The marker is computed, so the echoed input line does not match it.)
     wait_for("SLEEP=42", &mut seen);
+    // Ctrl-C goes to the terminal's foreground process group: wait until that is the job's
+    // (`sleep 100` runs as a host process too, visible in /proc).
+    common::wait_until(
+        "the job to be the terminal's foreground group",
+        Duration::from_secs(20),
+        foreground_sleep,
+    );
     stdin.write_all(b"\x03").unwrap();
     // The interrupted job's status: 128 + SIGINT.
     stdin.write_all(b"echo AFTER=$?\n").unwrap();
@@ -418,6 +425,26 @@ fn connect_gives_a_pty_inside_the_sandbox_with_job_control() {
     stdin.write_all(b"exit 3\n").unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(3), "{}", seen.join("\n"));
+}
+
+/// Whether a `sleep 100` process is the foreground process group of its terminal.
+fn foreground_sleep() -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        let p = e.path();
+        let is_sleep = std::fs::read(p.join("cmdline")).is_ok_and(|c| c == b"sleep\0100\0");
+        // stat: pid (comm) state ppid pgrp session tty_nr tpgid …
+        is_sleep
+            && std::fs::read_to_string(p.join("stat")).is_ok_and(|st| {
+                let f: Vec<&str> = st
+                    .rsplit_once(") ")
+                    .map(|(_, r)| r.split(' ').collect())
+                    .unwrap_or_default();
+                f.len() > 5 && f[2] == f[5]
+            })
+    })
 }
 
 #[test]
