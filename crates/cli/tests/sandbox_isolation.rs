@@ -434,7 +434,7 @@ fn foreground_sleep() -> bool {
     };
     dir.flatten().any(|e| {
         let p = e.path();
-        let is_sleep = std::fs::read(p.join("cmdline")).is_ok_and(|c| c == b"sleep\0100\0");
+        let is_sleep = std::fs::read(p.join("cmdline")).is_ok_and(|c| c == b"sleep\x00100\x00");
         // stat: pid (comm) state ppid pgrp session tty_nr tpgid …
         is_sleep
             && std::fs::read_to_string(p.join("stat")).is_ok_and(|st| {
