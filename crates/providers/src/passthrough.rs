@@ -1,11 +1,12 @@
 //! Byte pass-through of an OpenAI-compatible upstream's SSE stream.
 //!
 //! Complete events are forwarded exactly as they arrived (a slice of the read buffer, no
-//! parse, no re-encode); only an event's framing is looked at, plus three cheap byte
-//! searches per event: `data: [DONE]` (the end; not forwarded, the service writes its own),
-//! a top-level `"error"` (parsed only then, and ended with an error), and a non-null
-//! `"finish_reason"` (a stream that ends without `[DONE]` but after a finish is complete).
-//! The final usage chunk is the one event parsed in full, to log the usage.
+//! parse, no re-encode); only the framing is looked at, plus cheap byte searches over each
+//! run of whole events: `[DONE]` (the end; not forwarded, the service writes its own), a
+//! top-level `"error"` (parsed only then, and ended with an error), a non-null
+//! `"finish_reason"` (a stream that ends without `[DONE]` but after a finish is complete) and
+//! a `"usage"` object. Only a run where one of the rare three appears is walked event by
+//! event; the final usage chunk is the one event parsed in full, to log the usage.
 //!
 //! A partial event is held back until its blank line arrives, so a failure mid-stream is
 //! always appended after whole events and the caller's SSE stays well formed.
@@ -26,6 +27,11 @@ use crate::upstream::extract_message;
 static ERROR_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"error\""));
 static FINISH_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"finish_reason\":"));
 static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\":"));
+static DONE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"[DONE]"));
+static BLANK_LF: LazyLock<memchr::memmem::FinderRev<'static>> =
+    LazyLock::new(|| memchr::memmem::FinderRev::new(b"\n\n"));
+static BLANK_CRLF: LazyLock<memchr::memmem::FinderRev<'static>> =
+    LazyLock::new(|| memchr::memmem::FinderRev::new(b"\n\r\n"));
 
 /// Forwards `bytes` as [`Frame::Sse`] pieces of whole events; `max_event` bounds one event.
 pub(crate) fn passthrough(
@@ -115,7 +121,13 @@ impl Scan {
             self.buf.extend_from_slice(&bytes);
             std::mem::take(&mut self.buf).freeze()
         };
-        match self.look(&data) {
+        let whole = whole_events(&data);
+        let seen = if self.plain(&data[..whole]) {
+            Seen::Upto(whole)
+        } else {
+            self.look(&data)
+        };
+        match seen {
             Seen::Upto(end) => {
                 self.buf.extend_from_slice(&data[end..]);
                 self.check_size()
@@ -155,6 +167,21 @@ impl Scan {
                 "stream ended before the completion finished",
             ))
         }
+    }
+
+    /// Whether the whole events `run` hold nothing but ordinary chunks (no `[DONE]`, error or
+    /// usage object), noting a finish among them; the rest is left to [`Self::look`].
+    fn plain(&mut self, run: &[u8]) -> bool {
+        if DONE_KEY.find(run).is_some()
+            || ERROR_KEY.find(run).is_some()
+            || value_starts(run, &USAGE_KEY, b'{')
+        {
+            return false;
+        }
+        if !self.finished && value_starts(run, &FINISH_KEY, b'"') {
+            self.finished = true;
+        }
+        true
     }
 
     /// Walks the lines of `data`, checking each whole event.
@@ -210,6 +237,21 @@ impl Scan {
             );
         }
     }
+}
+
+/// Where the whole events at the start of `data` end: after its last blank line (the same
+/// framing as [`Scan::look`]'s walk).
+fn whole_events(data: &[u8]) -> usize {
+    let lf = BLANK_LF.rfind(data).map_or(0, |at| at + 2);
+    let crlf = BLANK_CRLF.rfind(data).map_or(0, |at| at + 3);
+    let lead = if data.starts_with(b"\n") {
+        1
+    } else if data.starts_with(b"\r\n") {
+        2
+    } else {
+        0
+    };
+    lf.max(crlf).max(lead)
 }
 
 /// The usage of a usage chunk among whole `events` (one byte search when there is none).
@@ -336,6 +378,32 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_usage_chunk_among_ordinary_events_is_read() {
+        let usage = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":3,\"total_tokens\":5}}\n\n";
+        let all = format!("{A}{FIN}{usage}data: [DONE]\n\n");
+        let mut scan = Scan {
+            inner: Box::pin(futures::stream::empty()),
+            buf: BytesMut::new(),
+            provider: ProviderKind::OpenAiApi,
+            max_event: 1000,
+            finished: false,
+            usage: None,
+            ended: false,
+        };
+        assert!(matches!(scan.feed(Bytes::from(all)), Step::Done(Some(_))));
+        assert!(scan.finished);
+        assert_eq!(scan.usage.map(|u| u.completion_tokens), Some(3));
+    }
+
+    #[test]
+    fn whole_events_end_after_the_last_blank_line() {
+        assert_eq!(whole_events(b"data: a\n\ndata: b"), 9);
+        assert_eq!(whole_events(b"data: a\r\n\r\ndata: b\n"), 11);
+        assert_eq!(whole_events(b"\ndata: b"), 1);
+        assert_eq!(whole_events(b"data: b"), 0);
     }
 
     #[test]

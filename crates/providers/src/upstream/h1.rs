@@ -35,6 +35,8 @@ const IDLE_PER_ORIGIN: usize = 256;
 const SWEEP_EVERY: Duration = Duration::from_secs(15);
 /// Largest piece one poll of a body hands out.
 const MAX_PIECE: usize = 64 * 1024;
+/// Room reserved when pieces are joined (a burst of stream events fits without regrowth).
+const COPY_START: usize = 16 * 1024;
 
 /// Scheme, host and port of an upstream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -322,7 +324,7 @@ impl Stream for Answer {
                         None => first = Some(data),
                         Some(f) => {
                             if more.is_empty() {
-                                more.reserve(f.len() + data.len());
+                                more.reserve((f.len() + data.len()).max(COPY_START));
                                 more.extend_from_slice(f);
                             }
                             more.extend_from_slice(&data);
