@@ -28,10 +28,6 @@ static ERROR_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"e
 static FINISH_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"finish_reason\":"));
 static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\":"));
 static DONE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"[DONE]"));
-static BLANK_LF: LazyLock<memchr::memmem::FinderRev<'static>> =
-    LazyLock::new(|| memchr::memmem::FinderRev::new(b"\n\n"));
-static BLANK_CRLF: LazyLock<memchr::memmem::FinderRev<'static>> =
-    LazyLock::new(|| memchr::memmem::FinderRev::new(b"\n\r\n"));
 
 /// Forwards `bytes` as [`Frame::Sse`] pieces of whole events; `max_event` bounds one event.
 pub(crate) fn passthrough(
@@ -121,11 +117,20 @@ impl Scan {
             self.buf.extend_from_slice(&bytes);
             std::mem::take(&mut self.buf).freeze()
         };
+        // Events before the first rare one are only searched for a finish; from that
+        // event on (usually just the last, `[DONE]`) they are walked one by one.
         let whole = whole_events(&data);
-        let seen = if self.plain(&data[..whole]) {
+        let plain = match first_rare(&data[..whole]) {
+            Some(at) => whole_events(&data[..at]),
+            None => whole,
+        };
+        if !self.finished && value_at(&data[..plain], &FINISH_KEY, b'"').is_some() {
+            self.finished = true;
+        }
+        let seen = if plain == whole {
             Seen::Upto(whole)
         } else {
-            self.look(&data)
+            self.look(&data, plain)
         };
         match seen {
             Seen::Upto(end) => {
@@ -154,7 +159,7 @@ impl Scan {
             rest.extend_from_slice(b"\n\n");
         }
         let rest = rest.freeze();
-        let tail = match self.look(&rest) {
+        let tail = match self.look(&rest, 0) {
             Seen::Done(at) => return Step::Done(non_empty(rest.slice(..at))),
             Seen::Error(e) => return Step::Fail(e),
             Seen::Upto(end) => non_empty(rest.slice(..end)),
@@ -169,26 +174,11 @@ impl Scan {
         }
     }
 
-    /// Whether the whole events `run` hold nothing but ordinary chunks (no `[DONE]`, error or
-    /// usage object), noting a finish among them; the rest is left to [`Self::look`].
-    fn plain(&mut self, run: &[u8]) -> bool {
-        if DONE_KEY.find(run).is_some()
-            || ERROR_KEY.find(run).is_some()
-            || value_starts(run, &USAGE_KEY, b'{')
-        {
-            return false;
-        }
-        if !self.finished && value_starts(run, &FINISH_KEY, b'"') {
-            self.finished = true;
-        }
-        true
-    }
-
-    /// Walks the lines of `data`, checking each whole event.
-    fn look(&mut self, data: &[u8]) -> Seen {
-        let mut event_start = 0;
-        let mut line_start = 0;
-        for nl in memchr::memchr_iter(b'\n', data) {
+    /// Walks the lines of `data` from `from` (an event's start), checking each whole event.
+    fn look(&mut self, data: &[u8], from: usize) -> Seen {
+        let mut event_start = from;
+        let mut line_start = from;
+        for nl in memchr::memchr_iter(b'\n', &data[from..]).map(|nl| nl + from) {
             let line = &data[line_start..nl];
             let blank = line.is_empty() || line == b"\r";
             if blank {
@@ -240,18 +230,31 @@ impl Scan {
 }
 
 /// Where the whole events at the start of `data` end: after its last blank line (the same
-/// framing as [`Scan::look`]'s walk).
+/// framing as [`Scan::look`]'s walk), found walking back from the end.
 fn whole_events(data: &[u8]) -> usize {
-    let lf = BLANK_LF.rfind(data).map_or(0, |at| at + 2);
-    let crlf = BLANK_CRLF.rfind(data).map_or(0, |at| at + 3);
-    let lead = if data.starts_with(b"\n") {
-        1
-    } else if data.starts_with(b"\r\n") {
-        2
-    } else {
-        0
-    };
-    lf.max(crlf).max(lead)
+    let mut nl = memchr::memrchr(b'\n', data);
+    while let Some(end) = nl {
+        let prev = memchr::memrchr(b'\n', &data[..end]);
+        let line = &data[prev.map_or(0, |p| p + 1)..end];
+        if line.is_empty() || line == b"\r" {
+            return end + 1;
+        }
+        nl = prev;
+    }
+    0
+}
+
+/// The first offset in the whole events `run` of something [`Scan::check`] must see: a
+/// `[DONE]`, an `"error"` key or a `"usage"` object.
+fn first_rare(run: &[u8]) -> Option<usize> {
+    [
+        DONE_KEY.find(run),
+        ERROR_KEY.find(run),
+        value_at(run, &USAGE_KEY, b'{'),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
 }
 
 /// The usage of a usage chunk among whole `events` (one byte search when there is none).
@@ -298,8 +301,13 @@ fn data_of(event: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 
 /// Whether a key found by `key` is followed (after blanks) by `first`.
 fn value_starts(event: &[u8], key: &Finder<'_>, first: u8) -> bool {
-    key.find_iter(event).any(|at| {
-        event[at + key.needle().len()..]
+    value_at(event, key, first).is_some()
+}
+
+/// The first offset of a key found by `key` whose value starts with `first`.
+fn value_at(data: &[u8], key: &Finder<'_>, first: u8) -> Option<usize> {
+    key.find_iter(data).find(|at| {
+        data[at + key.needle().len()..]
             .iter()
             .find(|b| !b.is_ascii_whitespace())
             == Some(&first)
@@ -393,7 +401,10 @@ mod tests {
             usage: None,
             ended: false,
         };
-        assert!(matches!(scan.feed(Bytes::from(all)), Step::Done(Some(_))));
+        match scan.feed(Bytes::from(all)) {
+            Step::Done(Some(out)) => assert_eq!(out, format!("{A}{FIN}{usage}")),
+            _ => panic!("not done"),
+        }
         assert!(scan.finished);
         assert_eq!(scan.usage.map(|u| u.completion_tokens), Some(3));
     }
@@ -404,6 +415,7 @@ mod tests {
         assert_eq!(whole_events(b"data: a\r\n\r\ndata: b\n"), 11);
         assert_eq!(whole_events(b"\ndata: b"), 1);
         assert_eq!(whole_events(b"data: b"), 0);
+        assert_eq!(whole_events(b"data: a\n\ndata: b\n\ndata: c\n"), 18);
     }
 
     #[test]
