@@ -117,21 +117,26 @@ impl Scan {
             self.buf.extend_from_slice(&bytes);
             std::mem::take(&mut self.buf).freeze()
         };
-        // Events before the first rare one are only searched for a finish; from that
-        // event on (usually just the last, `[DONE]`) they are walked one by one.
+        // Events before the first rare one are passed over; from that event on (usually
+        // just the last, `[DONE]`) they are walked one by one.
         let whole = whole_events(&data);
+        // A finish matters only to a stream that ends without `[DONE]`, so it is searched
+        // for only when this run holds no `[DONE]`.
         let plain = match first_rare(&data[..whole]) {
             Some(at) => whole_events(&data[..at]),
             None => whole,
         };
-        if !self.finished && value_at(&data[..plain], &FINISH_KEY, b'"').is_some() {
-            self.finished = true;
-        }
         let seen = if plain == whole {
             Seen::Upto(whole)
         } else {
             self.look(&data, plain)
         };
+        if !matches!(seen, Seen::Done(_))
+            && !self.finished
+            && value_at(&data[..plain], &FINISH_KEY, b'"').is_some()
+        {
+            self.finished = true;
+        }
         match seen {
             Seen::Upto(end) => {
                 self.buf.extend_from_slice(&data[end..]);
@@ -405,7 +410,6 @@ mod tests {
             Step::Done(Some(out)) => assert_eq!(out, format!("{A}{FIN}{usage}")),
             _ => panic!("not done"),
         }
-        assert!(scan.finished);
         assert_eq!(scan.usage.map(|u| u.completion_tokens), Some(3));
     }
 
