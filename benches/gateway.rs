@@ -54,6 +54,16 @@ fn main() {
         });
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--handshakes") {
+        let n = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(200);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(handshakes_only(n));
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -61,6 +71,29 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(run(quick));
+}
+
+/// `--handshakes N`: only N sequential handshakes against a one-sandbox child gateway, for
+/// profiling the connection path (e.g. under `valgrind --tool=callgrind --trace-children=yes`).
+async fn handshakes_only(n: usize) {
+    let upstream = FakeUpstream::spawn(FakeConfig::new(FakeKind::OpenAi))
+        .await
+        .unwrap();
+    let gw = ChildGw::start(1, &upstream.base_url());
+    let sb = &gw.sandboxes[0];
+    let mut opts = ClientOptions::new(format!("ws://127.0.0.1:{}", sb.port));
+    opts.token = Some(sb.token.clone());
+    opts.identity_dir = Some(sb.device_dir.clone().into());
+    let start = Instant::now();
+    for _ in 0..n {
+        client::connect(opts.clone()).await.unwrap().close().await;
+    }
+    let el = start.elapsed();
+    println!(
+        "{n} handshakes in {:.3} s = {:.0}/s",
+        el.as_secs_f64(),
+        n as f64 / el.as_secs_f64()
+    );
 }
 
 /// Child: a gateway with `n` sandboxes routed to `upstream` (OpenAI-compatible).

@@ -8,6 +8,7 @@ use sandgate_core::connect::ConnectParams;
 use sandgate_core::frame::Frame;
 use sandgate_core::signature::verify_device_proof;
 use sandgate_gateway::egress::{Host, HostRule, Target};
+use sandgate_providers::fuzzing::{self, Wire};
 
 /// A target: its name (as `fuzz/corpus/<name>/` and `cargo fuzz run <name>` spell it) and body.
 pub type FuzzTarget = (&'static str, fn(&[u8]));
@@ -19,6 +20,8 @@ pub const TARGETS: &[FuzzTarget] = &[
     ("device_proof", device_proof),
     ("egress_target", egress_target),
     ("admin_request", admin_request),
+    ("stream", stream),
+    ("api_request", api_request),
 ];
 
 fn text(data: &[u8]) -> Option<&str> {
@@ -110,5 +113,28 @@ pub fn admin_request(data: &[u8]) {
             Some(r),
             "admin request does not round-trip: {back}"
         );
+    }
+}
+
+/// The four upstream stream translators (OpenAI SSE pass-through, Ollama NDJSON, Gemini SSE,
+/// Anthropic SSE): the first byte picks the wire, the second the piece length the rest arrives
+/// in. Any body ends the stream (normally or with an error), never a panic or a hang.
+pub fn stream(data: &[u8]) {
+    let Some((&wire, rest)) = data.split_first() else {
+        return;
+    };
+    let _ = fuzzing::translate(Wire::from_byte(wire), fuzzing::split(rest));
+}
+
+/// The `/v1/responses` and `/v1/messages` request parsers (first byte picks), through their
+/// translation to a chat request.
+pub fn api_request(data: &[u8]) {
+    let Some((&which, body)) = data.split_first() else {
+        return;
+    };
+    if which % 2 == 0 {
+        let _ = fuzzing::responses_request(body);
+    } else {
+        let _ = fuzzing::messages_request(body);
     }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::args::AgentArgs;
 use crate::env;
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, ErrorKind};
 use crate::paths::StateDir;
 
 /// How long connecting (handshake included) may take.
@@ -63,7 +63,9 @@ fn client_error(state: &StateDir, sandbox: &str, url: &str, e: &ClientError) -> 
         }
         _ => format!("agent turn in sandbox `{sandbox}` failed: {e}"),
     };
-    CliError::new(e.cause(), message, remedy)
+    // The client's cause ids are all kinds; one it adds later reads as a protocol error.
+    let kind = e.cause().parse().unwrap_or(ErrorKind::ProtocolError);
+    CliError::new(kind, message, remedy)
 }
 
 /// Runs one turn. With `stream`, reply deltas are written to stdout as they arrive.
@@ -98,7 +100,7 @@ pub async fn run_turn(
         Ok(Err(e)) => return Err(client_error(state, sandbox, &url, &e)),
         Err(_) => {
             return Err(CliError::new(
-                "gateway_unreachable",
+                ErrorKind::GatewayUnreachable,
                 format!(
                     "the gateway for sandbox `{sandbox}` did not complete the handshake within {}s at {url}",
                     CONNECT_TIMEOUT.as_secs()
@@ -137,7 +139,7 @@ pub async fn run_turn(
         }
         Err(_) => {
             return Err(CliError::new(
-                "upstream_error",
+                ErrorKind::UpstreamError,
                 format!("no reply within {}s", TURN_TIMEOUT.as_secs()),
                 format!(
                     "check the provider with `{}`",
@@ -174,12 +176,52 @@ pub async fn command(
 ) -> CliResult<u8> {
     let r = run_turn(state, sandbox, args, !json).await?;
     if json {
-        let mut v = serde_json::to_value(&r)
-            .map_err(|e| CliError::new("internal_error", e.to_string(), "report a bug"))?;
+        let mut v = serde_json::to_value(&r).map_err(|e| CliError::internal(e.to_string()))?;
         if let Some(o) = v.as_object_mut() {
             o.insert("ok".into(), serde_json::Value::Bool(true));
         }
         crate::ui::print_json(&v);
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_client_cause_is_an_error_kind() {
+        let s = String::new;
+        for e in [
+            ClientError::Unreachable {
+                url: s(),
+                detail: s(),
+            },
+            ClientError::PairingRequired {
+                request_id: None,
+                reason: s(),
+                remedy: s(),
+            },
+            ClientError::ScopeDenied {
+                scope: s(),
+                remedy: s(),
+            },
+            ClientError::AuthFailed {
+                code: sandgate_core::codes::DetailCode::parse("AUTH_TOKEN_MISMATCH"),
+                message: s(),
+            },
+            ClientError::Upstream {
+                message: s(),
+                remedy: s(),
+            },
+            ClientError::Protocol(s()),
+            ClientError::Closed {
+                code: 4001,
+                reason: s(),
+            },
+            ClientError::Identity(s()),
+        ] {
+            assert!(e.cause().parse::<ErrorKind>().is_ok(), "{}", e.cause());
+        }
+    }
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use sandgate_providers::ProviderKind;
 
 use crate::admin::proto::SandboxView;
-use crate::error::{CliError, CliResult};
-use crate::paths::{StateDir, shell_quote, write_atomic};
+use crate::error::{CliError, CliResult, ErrorKind};
+use crate::paths::{ENV_FILE, RECORD_FILE, StateDir, TOKEN_FILE, shell_quote, write_atomic};
 
 /// Host variables a sandbox process keeps; everything else of the host's environment is
 /// dropped (the sandbox's environment is built from this allowlist, never by removing names).
@@ -147,30 +147,31 @@ pub fn env_file_contents(vars: &[(String, String)]) -> String {
         .collect()
 }
 
-/// Writes `sandbox.json`, `gateway-token` (0600) and `env` (0600) for a sandbox.
-pub fn write_sandbox_files(state: &StateDir, view: &SandboxView, token: &str) -> CliResult<()> {
-    let dir = state.sandbox_dir(&view.name);
-    std::fs::create_dir_all(&dir).map_err(|e| CliError::io(dir.display(), &e))?;
-    std::fs::create_dir_all(state.sandbox_openclaw_dir(&view.name))
-        .map_err(|e| CliError::io(dir.display(), &e))?;
-    write_record(state, view)?;
-    let tok = state.sandbox_token(&view.name);
+/// Writes `sandbox.json`, `gateway-token` (0600) and `env` (0600) into `dir`, the sandbox's
+/// directory (which the gateway owns: the daemon writes through `Gateway::with_sandbox_dir`).
+pub fn write_sandbox_files(
+    dir: &Path,
+    state: &StateDir,
+    view: &SandboxView,
+    token: &str,
+) -> CliResult<()> {
+    write_record(dir, view)?;
+    let tok = dir.join(TOKEN_FILE);
     write_atomic(&tok, token.as_bytes(), 0o600).map_err(|e| CliError::io(tok.display(), &e))?;
-    let envf = state.sandbox_env_file(&view.name);
+    let envf = dir.join(ENV_FILE);
     let contents = env_file_contents(&sandbox_env(&EnvPaths::host(state, view), view, token));
     write_atomic(&envf, contents.as_bytes(), 0o600).map_err(|e| CliError::io(envf.display(), &e))
 }
 
-/// Writes `sandbox.json` only.
-pub fn write_record(state: &StateDir, view: &SandboxView) -> CliResult<()> {
-    let path = state.sandbox_record(&view.name);
+/// Writes `sandbox.json` only, into the sandbox's directory `dir`.
+pub fn write_record(dir: &Path, view: &SandboxView) -> CliResult<()> {
+    let path = dir.join(RECORD_FILE);
     let mut stored = view.clone();
     // Live state is the daemon's to report; on disk it would go stale when the gateway stops.
     stored.inference = None;
     stored.sandbox_running = false;
     stored.usage = None;
-    let json = serde_json::to_vec_pretty(&stored)
-        .map_err(|e| CliError::new("io_error", e.to_string(), "report a bug"))?;
+    let json = serde_json::to_vec_pretty(&stored).map_err(CliError::internal)?;
     write_atomic(&path, &json, 0o644).map_err(|e| CliError::io(path.display(), &e))
 }
 
@@ -217,7 +218,7 @@ pub fn unknown_sandbox(state: &StateDir, name: &str) -> CliError {
         format!("sandboxes: {}", known.join(", "))
     };
     CliError::new(
-        "unknown_sandbox",
+        ErrorKind::UnknownSandbox,
         format!("no sandbox named `{name}` ({list})"),
         format!(
             "onboard it with `{}`, or see `{}`",
@@ -238,7 +239,7 @@ mod tests {
         SandboxView {
             name: "alpha".into(),
             port: 18789,
-            provider: "gemini-api".into(),
+            provider: ProviderKind::GeminiApi,
             model: "m".into(),
             endpoint: "e".into(),
             url: "ws://127.0.0.1:18789".into(),
@@ -294,7 +295,9 @@ mod tests {
     fn records_round_trip() {
         let Ok(dir) = tempfile::tempdir() else { return };
         let s = StateDir::new(dir.path().to_path_buf());
-        assert!(write_sandbox_files(&s, &view(), "tok").is_ok());
+        let sandbox_dir = s.sandbox_dir("alpha");
+        assert!(std::fs::create_dir_all(&sandbox_dir).is_ok());
+        assert!(write_sandbox_files(&sandbox_dir, &s, &view(), "tok").is_ok());
         assert_eq!(read_record(&s, "alpha"), Some(view()));
         assert_eq!(read_token(&s, "alpha").as_deref(), Some("tok"));
         assert_eq!(read_all_records(&s).len(), 1);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::admin::client;
 use crate::admin::proto::Health;
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, ErrorKind};
 use crate::paths::StateDir;
 use crate::{pidfile, sys, ui};
 
@@ -63,7 +63,7 @@ pub async fn ensure_running(state: &StateDir, say: &mut dyn FnMut(&str)) -> CliR
         .map_err(|e| CliError::io(lock_path.display(), &e))?;
     let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
         .await
-        .map_err(|e| CliError::new("internal_error", e.to_string(), "retry"))?
+        .map_err(|e| CliError::new(ErrorKind::InternalError, e.to_string(), "retry"))?
         .map_err(|e| CliError::io(lock_path.display(), &e))?;
     let result = start_locked(state, say).await;
     drop(lock);
@@ -81,7 +81,7 @@ async fn start_locked(state: &StateDir, say: &mut dyn FnMut(&str)) -> CliResult<
                 return Ok(Started::Reused(h));
             }
             return Err(CliError::new(
-                "gateway_unhealthy",
+                ErrorKind::GatewayUnhealthy,
                 format!(
                     "the gateway (pid {pid}) is running but does not answer on its admin socket"
                 ),
@@ -118,7 +118,7 @@ async fn start_locked(state: &StateDir, say: &mut dyn FnMut(&str)) -> CliResult<
         .spawn()
         .map_err(|e| {
             CliError::new(
-                "spawn_failed",
+                ErrorKind::SpawnFailed,
                 format!("cannot start {}: {e}", exe.display()),
                 "reinstall sandgate so that `sandgated` sits next to `sandgate`",
             )
@@ -129,7 +129,7 @@ async fn start_locked(state: &StateDir, say: &mut dyn FnMut(&str)) -> CliResult<
         None => {
             let _ = sys::terminate(pid);
             Err(CliError::new(
-                "gateway_start_timeout",
+                ErrorKind::GatewayStartTimeout,
                 format!(
                     "the gateway did not become healthy within {}s",
                     START_TIMEOUT.as_secs()
@@ -173,7 +173,7 @@ fn daemon_exe() -> CliResult<std::path::PathBuf> {
         Ok(exe)
     } else {
         Err(CliError::new(
-            "daemon_missing",
+            ErrorKind::DaemonMissing,
             format!("cannot find the daemon at {}", exe.display()),
             "install `sandgated` in the same directory as `sandgate` (cargo install puts both there)",
         ))
@@ -197,7 +197,7 @@ async fn wait_for_health(
         {
             let tail = ui::tail(&state.log_file(), 5);
             return Err(CliError::new(
-                "gateway_start_failed",
+                ErrorKind::GatewayStartFailed,
                 format!("sandgated exited during start-up ({status}){tail}"),
                 format!("see {} for the full log", state.log_file().display()),
             ));
@@ -234,7 +234,7 @@ pub async fn stop(state: &StateDir) -> CliResult<Stopped> {
     }
     sys::terminate(pid).map_err(|e| {
         CliError::new(
-            "stop_failed",
+            ErrorKind::StopFailed,
             format!("cannot signal the gateway (pid {pid}): {e}"),
             "stop it as the user that started it",
         )
@@ -243,7 +243,7 @@ pub async fn stop(state: &StateDir) -> CliResult<Stopped> {
     while sys::pid_alive(pid) {
         if Instant::now() >= deadline {
             return Err(CliError::new(
-                "stop_timeout",
+                ErrorKind::StopTimeout,
                 format!(
                     "the gateway (pid {pid}) did not exit within {}s of SIGTERM",
                     STOP_TIMEOUT.as_secs()

@@ -30,7 +30,7 @@ pub mod ui;
 pub mod validate;
 
 use args::{Cli, Command, GlobalArgs, SandboxAction, SandboxCli};
-use error::{CliError, CliResult};
+use error::{CliError, CliResult, ErrorKind};
 use paths::StateDir;
 
 /// Entry point of the `sandgate` binary.
@@ -106,7 +106,7 @@ async fn dispatch(global: &GlobalArgs, command: Dispatch) -> CliResult<u8> {
             let st = state()?;
             let name = a.sandbox.clone().ok_or_else(|| {
                 CliError::new(
-                    "usage",
+                    ErrorKind::Usage,
                     "which sandbox? no --sandbox given and $SANDGATE_SANDBOX is not set",
                     "pass --sandbox NAME, run `sandgate NAME agent …`, or run it inside `sandgate NAME connect`",
                 )
@@ -129,7 +129,7 @@ async fn dispatch(global: &GlobalArgs, command: Dispatch) -> CliResult<u8> {
             let st = state()?;
             validate::sandbox_name(&name).map_err(|e| {
                 CliError::new(
-                    "unknown_command",
+                    ErrorKind::UnknownCommand,
                     format!(
                         "`{name}` is neither a command nor a sandbox name ({})",
                         e.message

@@ -4,7 +4,7 @@ use crate::admin::client;
 use crate::admin::proto::{Request, Route, SandboxView};
 use crate::agent;
 use crate::args::{AgentArgs, OnboardArgs};
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, ErrorKind};
 use crate::gateway_cmd::{self, Started};
 use crate::paths::StateDir;
 use crate::ui::{self, Steps};
@@ -36,7 +36,7 @@ pub async fn onboard(
     let kind = providers::parse(&args.provider)?;
     if args.model.trim().is_empty() {
         return Err(CliError::new(
-            "invalid_model",
+            ErrorKind::InvalidModel,
             "the model is empty",
             "pass a model with --model, e.g. `--model mock-model`",
         ));
@@ -52,7 +52,7 @@ pub async fn onboard(
         match taken_by_sandbox {
             Some(v) => {
                 return Err(CliError::new(
-                    "port_in_use",
+                    ErrorKind::PortInUse,
                     format!("port {port} is already used by sandbox `{}`", v.name),
                     "omit --port to take the next free port, or pick another with --port",
                 ));
@@ -63,7 +63,7 @@ pub async fn onboard(
     }
     if crate::env::read_record(state, &args.name).is_some() {
         return Err(CliError::new(
-            "name_taken",
+            ErrorKind::NameTaken,
             format!("a sandbox named `{}` already exists", args.name),
             format!(
                 "use it (`{}`), destroy it first (`{}`), or pick another --name",
@@ -122,7 +122,7 @@ pub async fn onboard(
     let req = Request::CreateSandbox {
         name: args.name.clone(),
         route: Route {
-            provider: kind.as_str().to_string(),
+            provider: kind,
             model: args.model.clone(),
             endpoint: args.endpoint.clone(),
             credential: credential.value.clone(),
@@ -176,11 +176,11 @@ pub async fn onboard(
     let verified = agent::run_turn(state, &sandbox.name, &turn, false)
         .await
         .and_then(|r| {
-            if r.provider == sandbox.provider && r.model == sandbox.model {
+            if r.provider == sandbox.provider.as_str() && r.model == sandbox.model {
                 Ok(r)
             } else {
                 Err(CliError::new(
-                    "route_mismatch",
+                    ErrorKind::RouteMismatch,
                     format!(
                         "the verification turn was answered by {} / {}, not this sandbox's route {} / {}",
                         r.provider, r.model, sandbox.provider, sandbox.model
@@ -225,7 +225,7 @@ pub async fn onboard(
             steps.finish();
             let n = &sandbox.name;
             Err(CliError::new(
-                e.kind.clone(),
+                e.kind,
                 format!(
                     "sandbox `{n}` was created but its verification turn failed: {}. It stays, marked not verified",
                     e.message

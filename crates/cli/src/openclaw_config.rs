@@ -5,7 +5,9 @@
 //! `models.providers.sandgate = {baseUrl, api, apiKey: "unused", models: [{id, name}]}` —
 //! `https://inference.local/v1` with `openai-completions` by default,
 //! `https://inference.local` with `anthropic-messages` on Anthropic routes (the SDK appends
-//! `/v1/messages`) — and `agents.defaults.model.primary = "sandgate/<model>"`. Nothing
+//! `/v1/messages`) — `agents.defaults.model.primary = "sandgate/<model>"`, and
+//! `gateway.mode = "local"` unless set (OpenClaw's own gateway, started inside the sandbox
+//! in the NemoClaw layout, refuses to start without it). Nothing
 //! secret is written (the proxy injects the route's credential). The file is read, these
 //! keys replaced, everything else the user wrote kept, and written back atomically (a
 //! temporary file renamed over it). A file that is not JSON is left alone (an error).
@@ -114,6 +116,11 @@ pub fn write(
     let entry = serde_json::to_value(&entry).map_err(|e| io(std::io::Error::other(e)))?;
     let providers = child(child(&mut root, "models"), "providers");
     providers.insert(PROVIDER_KEY.to_string(), entry);
+    // OpenClaw's own gateway refuses a configuration without `gateway.mode` (it reads it as
+    // clobbered); the user's value, if any, is kept.
+    child(&mut root, "gateway")
+        .entry("mode")
+        .or_insert_with(|| Value::String("local".into()));
     let agent_model = child(child(child(&mut root, "agents"), "defaults"), "model");
     agent_model.insert(
         "primary".to_string(),
@@ -134,12 +141,8 @@ pub fn write(
 
 /// [`write`] for a sandbox of the daemon (after `create` and `SetRoute`): a failure is
 /// logged, not fatal — the sandbox and its route work without OpenClaw's file.
-pub fn write_for_sandbox(openclaw_dir: &Path, sandbox: &str, provider: &str, model: &str) {
-    let Ok(kind) = provider.parse::<ProviderKind>() else {
-        tracing::warn!(%sandbox, %provider, "unknown provider: OpenClaw configuration not written");
-        return;
-    };
-    match write(openclaw_dir, kind, model) {
+pub fn write_for_sandbox(openclaw_dir: &Path, sandbox: &str, provider: ProviderKind, model: &str) {
+    match write(openclaw_dir, provider, model) {
         Ok(path) => {
             tracing::info!(%sandbox, path = %path.display(), "OpenClaw configuration written")
         }
@@ -171,6 +174,7 @@ mod tests {
             v["agents"]["defaults"]["model"]["primary"],
             "sandgate/qwen3:8b"
         );
+        assert_eq!(v["gateway"]["mode"], "local");
         write(dir.path(), ProviderKind::AnthropicProd, "claude-x").unwrap();
         let v = read(dir.path());
         assert_eq!(
@@ -190,13 +194,13 @@ mod tests {
     #[test]
     fn keeps_the_users_other_keys_and_refuses_non_json() {
         let dir = tempfile::tempdir().unwrap();
-        let mine = json!({"gateway": {"mode": "local"},
+        let mine = json!({"gateway": {"mode": "remote", "port": 19001},
             "models": {"providers": {"mine": {"baseUrl": "http://x"}}},
             "agents": {"defaults": {"workspace": "/w", "model": {"fallbacks": ["mine/a"]}}}});
         std::fs::write(dir.path().join(FILE_NAME), mine.to_string()).unwrap();
         write(dir.path(), ProviderKind::GeminiApi, "gemini-2.5-flash").unwrap();
         let v = read(dir.path());
-        assert_eq!(v["gateway"]["mode"], "local");
+        assert_eq!(v["gateway"], json!({"mode": "remote", "port": 19001}));
         assert_eq!(v["models"]["providers"]["mine"]["baseUrl"], "http://x");
         assert_eq!(v["agents"]["defaults"]["workspace"], "/w");
         assert_eq!(

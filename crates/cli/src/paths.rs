@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, ErrorKind};
 
 /// Paths inside one state directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +21,7 @@ impl StateDir {
                     .filter(|h| !h.is_empty())
                     .ok_or_else(|| {
                         CliError::new(
-                            "no_state_dir",
+                            ErrorKind::NoStateDir,
                             "cannot find the state directory: $HOME is not set",
                             "pass --state-dir DIR or set SANDGATE_STATE_DIR",
                         )
@@ -103,19 +103,19 @@ impl StateDir {
     }
     /// `sandboxes/<name>/sandbox.json`: non-secret description written by the daemon.
     pub fn sandbox_record(&self, name: &str) -> PathBuf {
-        self.sandbox_dir(name).join("sandbox.json")
+        self.sandbox_dir(name).join(RECORD_FILE)
     }
     /// `sandboxes/<name>/gateway-token` (0600): the sandbox token.
     pub fn sandbox_token(&self, name: &str) -> PathBuf {
-        self.sandbox_dir(name).join("gateway-token")
+        self.sandbox_dir(name).join(TOKEN_FILE)
     }
     /// `sandboxes/<name>/env` (0600): the `connect` environment as shell exports.
     pub fn sandbox_env_file(&self, name: &str) -> PathBuf {
-        self.sandbox_dir(name).join("env")
+        self.sandbox_dir(name).join(ENV_FILE)
     }
     /// `sandboxes/<name>/openclaw`: `OPENCLAW_STATE_DIR` inside the sandbox.
     pub fn sandbox_openclaw_dir(&self, name: &str) -> PathBuf {
-        self.sandbox_dir(name).join("openclaw")
+        self.sandbox_dir(name).join(OPENCLAW_DIR)
     }
 
     /// Creates the directory tree (mode 0700 for the root).
@@ -159,6 +159,15 @@ pub fn shell_quote(s: &str) -> String {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
+
+/// In a sandbox's directory (the gateway's, see `Gateway::with_sandbox_dir`): `sandbox.json`.
+pub const RECORD_FILE: &str = "sandbox.json";
+/// … `gateway-token`.
+pub const TOKEN_FILE: &str = "gateway-token";
+/// … `env`.
+pub const ENV_FILE: &str = "env";
+/// … `openclaw/`.
+pub const OPENCLAW_DIR: &str = "openclaw";
 
 /// Writes `contents` to `path` atomically (temp file + rename) with `mode`.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {

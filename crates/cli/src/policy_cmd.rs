@@ -6,7 +6,7 @@ use sandgate_gateway::egress::{Denial, HostRule, Preset};
 use crate::admin::client;
 use crate::admin::proto::{Denials, PolicyChange, PolicyReply, Request};
 use crate::args::{PolicyAction, PolicyTarget};
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, ErrorKind};
 use crate::paths::StateDir;
 use crate::{ui, validate};
 
@@ -14,7 +14,7 @@ fn change(target: &PolicyTarget, add: bool) -> CliResult<PolicyChange> {
     if let Some(host) = &target.host {
         let rule: HostRule = host.parse().map_err(|e| {
             CliError::new(
-                "invalid_host",
+                ErrorKind::InvalidHost,
                 format!("`{host}`: {e}"),
                 "pass HOST[:PORT] or *.suffix[:PORT], e.g. `--host api.example.com:443`",
             )
@@ -31,7 +31,7 @@ fn change(target: &PolicyTarget, add: bool) -> CliResult<PolicyChange> {
         .next()
         .ok_or_else(|| {
             CliError::new(
-                "usage",
+                ErrorKind::Usage,
                 "no preset given",
                 format!("name one of: {}", Preset::names()),
             )

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener};
 
-use crate::error::CliError;
+use crate::error::{CliError, ErrorKind};
 
 /// First port tried for a new sandbox (OpenClaw's dashboard port).
 pub const FIRST_PORT: u16 = 18789;
@@ -25,14 +25,14 @@ pub fn allocate(
     if let Some(port) = requested {
         if port == 0 {
             return Err(CliError::new(
-                "invalid_port",
+                ErrorKind::InvalidPort,
                 "port 0 is not a valid sandbox port",
                 "pass a port between 1024 and 65535 with --port, or omit --port",
             ));
         }
         if let Some(owner) = recorded.get(&port) {
             return Err(CliError::new(
-                "port_in_use",
+                ErrorKind::PortInUse,
                 format!("port {port} is already used by sandbox `{owner}`"),
                 "omit --port to take the next free port, or pick another with --port",
             ));
@@ -46,7 +46,7 @@ pub fn allocate(
         .find(|p| !recorded.contains_key(p) && is_free(*p))
         .ok_or_else(|| {
             CliError::new(
-                "no_free_port",
+                ErrorKind::NoFreePort,
                 format!(
                     "no free port between {FIRST_PORT} and {}",
                     FIRST_PORT.saturating_add(SCAN - 1)
@@ -62,7 +62,7 @@ pub fn port_taken(port: u16) -> CliError {
         .map(|(pid, name)| format!("by `{name}` (pid {pid})"))
         .unwrap_or_else(|| "by another program".to_string());
     CliError::new(
-        "port_in_use",
+        ErrorKind::PortInUse,
         format!("port {port} is already in use {who}"),
         "stop that program, pick another port with --port, or omit --port to take the next free one",
     )

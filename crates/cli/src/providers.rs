@@ -3,14 +3,14 @@
 use sandgate_providers::ProviderKind;
 
 use crate::admin::proto::Secret;
-use crate::error::CliError;
+use crate::error::{CliError, ErrorKind};
 use crate::validate;
 
 /// Parses a provider id, listing the valid ones on error.
 pub fn parse(id: &str) -> Result<ProviderKind, CliError> {
     id.parse::<ProviderKind>().map_err(|e| {
         CliError::new(
-            "unknown_provider",
+            ErrorKind::UnknownProvider,
             e.to_string(),
             "pass one of the listed ids with --provider (try `--provider mock` for a local test)",
         )
@@ -37,7 +37,7 @@ pub fn credential(
     let profile = kind.profile();
     let missing = |var: &str| {
         CliError::new(
-            "missing_credential",
+            ErrorKind::MissingCredential,
             format!(
                 "the environment variable {var} is not set (it should hold the {kind} API key); nothing was created"
             ),
@@ -103,7 +103,7 @@ mod tests {
         let e = credential(m, Some("MY_KEY"), env(&[]))
             .err()
             .map(|e| e.kind);
-        assert_eq!(e.as_deref(), Some("missing_credential"));
+        assert_eq!(e, Some(ErrorKind::MissingCredential));
         assert!(parse("bedrock").is_err());
     }
 

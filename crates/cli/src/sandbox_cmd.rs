@@ -1,49 +1,41 @@
 //! `sandgate <name> …`: devices, inference, destroy (connect/exec/stop, status, agent, logs and
 //! policy live in their own modules).
 
-use serde_json::Value;
+use sandgate_gateway::PairingList;
 
 use crate::admin::client;
 use crate::admin::proto::{Request, Route, SandboxView};
+use crate::admin::reply::{Destroyed, Reply};
 use crate::args::{DevicesAction, InferenceAction};
 use crate::env;
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, ErrorKind};
 use crate::paths::StateDir;
 use crate::status::Snapshot;
 use crate::{providers, ui};
 
-fn print_devices(v: &Value) {
-    for (section, title) in [
-        ("pending", "Pending requests"),
-        ("paired", "Paired devices"),
-    ] {
-        let items = v
-            .get(section)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        println!("{title}: {}", items.len());
-        for item in items {
-            let field = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
-            let id = field("requestId")
-                .or_else(|| field("deviceId"))
-                .unwrap_or_else(|| "?".into());
-            let scopes = item
-                .get("scopes")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default();
-            let role = field("role").unwrap_or_default();
-            let name = field("displayName")
-                .or_else(|| field("clientId"))
-                .unwrap_or_default();
-            println!("  {id}  {role}  {scopes}  {name}");
-        }
+fn print_devices(list: &PairingList) {
+    let scopes = |s: &mut dyn Iterator<Item = &sandgate_core::Scope>| {
+        s.map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+    };
+    let name = |m: &sandgate_gateway::DeviceMetadata| {
+        m.display_name
+            .clone()
+            .or_else(|| m.client_id.clone())
+            .unwrap_or_default()
+    };
+    println!("Pending requests: {}", list.pending.len());
+    for p in &list.pending {
+        let (role, scopes) = (p.role, scopes(&mut p.scopes.iter()));
+        println!(
+            "  {}  {role}  {scopes}  {}",
+            p.request_id,
+            name(&p.metadata)
+        );
+    }
+    println!("Paired devices: {}", list.paired.len());
+    for d in &list.paired {
+        let (role, scopes) = (d.role, scopes(&mut d.scopes.iter()));
+        println!("  {}  {role}  {scopes}  {}", d.device_id, name(&d.metadata));
     }
 }
 
@@ -79,14 +71,14 @@ pub async fn devices(
             "Revoked",
         ),
     };
-    let v = client::call_value(state, &req).await?;
+    let reply = client::call_reply(state, &req).await?;
     if json {
-        ui::print_json(&serde_json::json!({"schemaVersion": 1, "sandbox": name, "result": v}));
-    } else if matches!(action, DevicesAction::List) {
-        print_devices(&v);
+        ui::print_json(&serde_json::json!({"schemaVersion": 1, "sandbox": name, "result": reply}));
+    } else if let Reply::Devices(list) = &reply {
+        print_devices(list);
     } else {
         println!("{verb}.");
-        ui::print_json(&v);
+        ui::print_json(&serde_json::json!(reply));
     }
     Ok(0)
 }
@@ -130,15 +122,14 @@ pub async fn inference(
         } => {
             let kind = providers::parse(provider)?;
             // Same provider and no variable named: a missing variable keeps the stored key.
-            let same_provider =
-                env::read_record(state, name).is_some_and(|v| v.provider == kind.as_str());
+            let same_provider = env::read_record(state, name).is_some_and(|v| v.provider == kind);
             let cred = match providers::credential(kind, credential_env.as_deref(), |k| {
                 std::env::var(k).ok()
             }) {
                 Err(e)
                     if same_provider
                         && credential_env.is_none()
-                        && e.kind == "missing_credential" =>
+                        && e.kind == ErrorKind::MissingCredential =>
                 {
                     providers::Credential::default()
                 }
@@ -147,7 +138,7 @@ pub async fn inference(
             let req = Request::SetRoute {
                 name: name.to_string(),
                 route: Route {
-                    provider: kind.as_str().to_string(),
+                    provider: kind,
                     model: model.clone(),
                     endpoint: endpoint.clone(),
                     credential: cred.value,
@@ -174,7 +165,7 @@ pub async fn destroy(state: &StateDir, name: &str, json: bool) -> CliResult<u8> 
     // A running sandbox ends with it (its processes, its listener).
     let control = state.sandbox_control(name);
     let _ = tokio::task::spawn_blocking(move || sandgate_sandbox::stop(&control)).await;
-    let _: Value = client::call_value(
+    let _: Destroyed = client::call(
         state,
         &Request::DestroySandbox {
             name: name.to_string(),
@@ -182,7 +173,7 @@ pub async fn destroy(state: &StateDir, name: &str, json: bool) -> CliResult<u8> 
     )
     .await
     .map_err(|e| {
-        if e.kind == "gateway_down" {
+        if e.kind == ErrorKind::GatewayDown {
             CliError::new(
                 e.kind,
                 format!("cannot destroy `{name}`: {}", e.message),

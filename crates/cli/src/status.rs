@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::admin::client;
 use crate::admin::proto::{Health, Request, SandboxView, StatusReply};
 use crate::env;
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, ErrorKind};
 use crate::gateway_cmd::health_json;
 use crate::paths::StateDir;
 use crate::sys;
@@ -38,7 +38,7 @@ impl Snapshot {
                 sandboxes: env::read_all_records(state),
                 isolation: isolation.clone(),
             }),
-            Err(e) if e.kind == "gateway_down" => Ok(Snapshot {
+            Err(e) if e.kind == ErrorKind::GatewayDown => Ok(Snapshot {
                 gateway: None,
                 sandboxes: env::read_all_records(state),
                 isolation: isolation.clone(),
@@ -353,7 +353,7 @@ pub fn require_gateway(snap: &Snapshot, state: &StateDir) -> CliResult<()> {
         Ok(())
     } else {
         Err(CliError::new(
-            "gateway_down",
+            ErrorKind::GatewayDown,
             "the sandgate gateway is not running",
             format!("start it with `{}`", state.cmd("gateway start")),
         ))

@@ -3,7 +3,7 @@
 use sandgate_core::{NameError, SandboxName};
 use sandgate_gateway::egress::Preset;
 
-use crate::error::CliError;
+use crate::error::{CliError, ErrorKind};
 
 /// Words that are commands and therefore cannot be sandbox names.
 pub const RESERVED: &[&str] = &[
@@ -23,7 +23,7 @@ pub const RESERVED: &[&str] = &[
 /// command word.
 pub fn sandbox_name(name: &str) -> Result<(), CliError> {
     let remedy = "use 1–63 lowercase letters, digits and `-`, starting with a letter or digit, e.g. `--name my-sandbox`";
-    let bad = |why: String| CliError::new("invalid_name", why, remedy);
+    let bad = |why: String| CliError::new(ErrorKind::InvalidName, why, remedy);
     match SandboxName::parse(name) {
         Ok(_) => {}
         Err(e @ (NameError::Empty | NameError::TooLong(_))) => return Err(bad(e.to_string())),
@@ -46,7 +46,7 @@ pub fn sandbox_name(name: &str) -> Result<(), CliError> {
     }
     if RESERVED.contains(&name) {
         return Err(CliError::new(
-            "invalid_name",
+            ErrorKind::InvalidName,
             format!("`{name}` is a sandgate command and cannot be a sandbox name"),
             "choose another name, e.g. `--name my-sandbox`",
         ));
@@ -63,7 +63,7 @@ pub fn policies(list: &[String]) -> Result<Vec<Preset>, CliError> {
             .parse()
             .map_err(|e: sandgate_gateway::egress::UnknownPreset| {
                 CliError::new(
-                    "invalid_policy",
+                    ErrorKind::InvalidPolicy,
                     e.to_string(),
                     format!("use a comma-separated list of: {}", Preset::names()),
                 )
@@ -84,7 +84,7 @@ pub fn env_var_name(name: &str) -> Result<(), CliError> {
         Ok(())
     } else {
         Err(CliError::new(
-            "invalid_credential_env",
+            ErrorKind::InvalidCredentialEnv,
             format!("`{name}` is not an environment variable name"),
             "pass the NAME of the variable holding the key, e.g. `--credential-env GEMINI_API_KEY` (never the key itself)",
         ))
@@ -113,11 +113,7 @@ mod tests {
             &"a".repeat(64),
         ] {
             let err = sandbox_name(bad).err();
-            assert_eq!(
-                err.map(|e| e.kind),
-                Some("invalid_name".to_string()),
-                "{bad}"
-            );
+            assert_eq!(err.map(|e| e.kind), Some(ErrorKind::InvalidName), "{bad}");
         }
         let msg = sandbox_name("../x")
             .err()

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! One sandbox's port flooded by a hostile local process, against a real daemon started with a
-//! small descriptor limit (`ulimit -n 256`): the flooded port refuses what exceeds its cap
-//! (a quarter of the limit), another sandbox keeps running agent turns, `status` answers, the
+//! Sandbox ports flooded by a hostile local process, against a real daemon started with a
+//! small descriptor limit: one flooded port refuses what exceeds its cap while another sandbox
+//! keeps running agent turns; every port flooded at once fills the gateway-wide cap, beyond
+//! which every connection is refused at once, while `status` answers truthfully. In both, the
 //! log grows by a few lines, the daemon spends little CPU, and its descriptors come back.
 
 mod common;
@@ -32,11 +33,25 @@ fn log_lines(sg: &Sg) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-fn a_flooded_sandbox_port_never_starves_the_others() {
+/// The log grew by a few lines at most and the daemon spent little CPU since the baseline.
+fn assert_quiet(sg: &Sg, pid: u32, lines0: usize, cpu0: u64) {
+    let grown = log_lines(sg) - lines0;
+    assert!(
+        grown <= 40,
+        "the log grew by {grown} lines during the flood"
+    );
+    let ticks = cpu_ticks(pid) - cpu0;
+    assert!(
+        ticks < 200,
+        "the daemon spent {ticks} clock ticks during the flood"
+    );
+}
+
+/// A fresh state dir whose daemon runs with at most `nofile` open files (soft and hard).
+fn start_with_nofile(nofile: u32) -> Sg {
     let sg = Sg::new();
     let cmd = format!(
-        "ulimit -n 256 && exec {} --state-dir {} gateway start",
+        "ulimit -n {nofile} && exec {} --state-dir {} gateway start",
         common::SANDGATE,
         sg.state().display()
     );
@@ -47,6 +62,12 @@ fn a_flooded_sandbox_port_never_starves_the_others() {
             .unwrap(),
     );
     assert!(out.ok(), "{out}");
+    sg
+}
+
+#[test]
+fn a_flooded_sandbox_port_never_starves_the_others() {
+    let sg = start_with_nofile(256);
     let (_, port_a) = sg.onboard_mock("alpha", "mock-alpha");
     sg.onboard_mock("beta", "mock-beta");
     let pid = sg.pid().unwrap();
@@ -110,17 +131,8 @@ fn a_flooded_sandbox_port_never_starves_the_others() {
         "status took {:?} during the flood",
         t.elapsed()
     );
-    let grown = log_lines(&sg) - lines0;
-    assert!(
-        grown <= 40,
-        "the log grew by {grown} lines during the flood"
-    );
     // 200 refusals, 3 turns and a status cost well under a second of the daemon's CPU.
-    let ticks = cpu_ticks(pid) - cpu0;
-    assert!(
-        ticks < 200,
-        "the daemon spent {ticks} clock ticks during the flood"
-    );
+    assert_quiet(&sg, pid, lines0, cpu0);
 
     drop(flood);
     drop(extra);
@@ -131,4 +143,88 @@ fn a_flooded_sandbox_port_never_starves_the_others() {
     );
     let out = sg.run(&["alpha", "agent", "-m", "after the flood", "--json"]);
     assert!(out.ok() && out.stdout.contains("mock-alpha"), "{out}");
+}
+
+/// Every sandbox port flooded at once, with the daemon at a small descriptor limit
+/// (`ulimit -n 64`: per-port cap 16, all ports together 24, 16 descriptors kept for the daemon):
+/// the flood fills the gateway-wide cap, and every connection beyond it, on any port, is
+/// answered `503` at once (never left hanging); the daemon never runs out of descriptors, so
+/// `status` answers truthfully (every sandbox still verified), it neither spins nor floods its
+/// log, and when the flood ends its descriptors come back and every sandbox serves turns.
+#[test]
+fn the_daemon_at_its_descriptor_budget_answers_and_recovers() {
+    let sg = start_with_nofile(64);
+    let names = ["alpha", "beta", "gamma", "delta"];
+    let ports: Vec<u16> = names
+        .iter()
+        .map(|n| sg.onboard_mock(n, &format!("mock-{n}")).1)
+        .collect();
+    let pid = sg.pid().unwrap();
+    let (fds0, lines0, cpu0) = (fds(pid), log_lines(&sg), cpu_ticks(pid));
+
+    let mut flood: Vec<TcpStream> = Vec::new();
+    for _ in 0..25 {
+        for p in &ports {
+            flood.push(TcpStream::connect(("127.0.0.1", *p)).unwrap());
+        }
+    }
+    let (mut at_port, mut at_total) = (0, 0);
+    for s in &mut flood {
+        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let mut buf = [0u8; 512];
+        if let Ok(n) = s.read(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            if text.contains("over all sandboxes") {
+                at_total += 1;
+            } else if text.starts_with("HTTP/1.1 503") {
+                at_port += 1;
+            }
+        }
+    }
+    let held = flood.len() - at_port - at_total;
+    eprintln!(
+        "flood of {}: {held} held, {at_port} refused at a port's cap, {at_total} at the total; daemon holds {} descriptors (baseline {fds0})",
+        flood.len(),
+        fds(pid)
+    );
+    assert_eq!(held, 24, "the gateway-wide cap is 24");
+    assert!(at_total >= 60, "{at_total}");
+    assert!(fds(pid) < 64, "the daemon is at its descriptor limit");
+
+    // A turn in any sandbox now gets a clear refusal, at once.
+    let t = Instant::now();
+    let out = sg.run(&["alpha", "agent", "-m", "during the flood", "--json"]);
+    assert!(!out.ok(), "{out}");
+    assert!(
+        out.stderr.contains("503") || out.stdout.contains("503"),
+        "{out}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+
+    let t = Instant::now();
+    let (out, v) = sg.json(&["status", "--json"]);
+    assert!(out.ok(), "{out}");
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "status took {:?}",
+        t.elapsed()
+    );
+    let listed = v["sandboxes"].as_array().unwrap();
+    assert_eq!(listed.len(), names.len(), "{v}");
+    assert!(listed.iter().all(|s| s["verified"] == true), "{v}");
+    assert_quiet(&sg, pid, lines0, cpu0);
+
+    drop(flood);
+    common::wait_until(
+        "the daemon's descriptors to come back",
+        Duration::from_secs(20),
+        || fds(pid) <= fds0 + 2,
+    );
+    for n in names {
+        let out = sg.run(&[n, "agent", "-m", "after the flood", "--json"]);
+        assert!(
+            out.ok() && out.stdout.contains(&format!("mock-{n}")),
+            "{out}"
+        );
+    }
 }

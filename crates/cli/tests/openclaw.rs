@@ -13,24 +13,6 @@ mod common;
 
 use common::Sg;
 
-fn openclaw(version: &str) -> Option<(String, String)> {
-    let (Ok(node), Ok(dir)) = (
-        std::env::var("SANDGATE_TEST_NODE"),
-        std::env::var("SANDGATE_TEST_OPENCLAW_DIR"),
-    ) else {
-        eprintln!(
-            "NOTE: real OpenClaw {version} test not run: set SANDGATE_TEST_NODE and SANDGATE_TEST_OPENCLAW_DIR (scripts/test does)"
-        );
-        return None;
-    };
-    let cli = format!("{dir}/v{version}/node_modules/openclaw/openclaw.mjs");
-    if !std::path::Path::new(&cli).exists() {
-        eprintln!("NOTE: real OpenClaw {version} test not run: {cli} is missing (npm ci failed?)");
-        return None;
-    }
-    Some((node, cli))
-}
-
 #[test]
 fn openclaw_2026_5_28_runs_agent_turns_through_the_sandbox_gateway() {
     real_cli_runs_agent_turns("2026.5.28");
@@ -42,18 +24,11 @@ fn openclaw_2026_9_6_runs_agent_turns_through_the_sandbox_gateway() {
 }
 
 fn real_cli_runs_agent_turns(version: &str) {
-    let Some((node, cli)) = openclaw(version) else {
+    let Some((node, cli)) = common::openclaw_cli(version) else {
         return;
     };
     // The CLI's own child processes must find the same Node.js first on PATH.
-    let path = format!(
-        "PATH={}:{}",
-        std::path::Path::new(&node)
-            .parent()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = format!("PATH={}", common::path_with(&node));
     let sg = Sg::new();
     let (out, _port) = sg.onboard_mock("alpha", "mock-alpha");
     assert!(out.ok(), "{}", out.all());

@@ -11,16 +11,17 @@ use axum::Router;
 use axum::routing::get;
 use sandgate_core::CloseCode;
 use sandgate_core::codes::close_reasons;
-use sandgate_pairing::{PairingAuthority, PolicyMode, SandboxPolicy, SqliteStore, TokenSecret};
-use sandgate_providers::{Credential, InferenceClient, InferenceService, ProviderKind, Route};
+use sandgate_pairing::{PairingAuthority, SqliteStore, TokenSecret};
+use sandgate_providers::{Credential, InferenceClient, InferenceService, Route};
 use tokio::sync::{Mutex, watch};
 
 use crate::ca::GatewayCa;
 use crate::egress::{EgressPolicy, Resolver};
+use crate::limits::ConnCap;
 use crate::listener::{self, PortApp, ServeHandle};
 use crate::metrics::Metrics;
 use crate::proxy::{ConnectProxy, EgressCtx};
-use crate::registry::{Registry, RegistryError, SandboxRecord};
+use crate::registry::{Registry, SandboxRecord};
 use crate::sandbox::SandboxCtx;
 use crate::shared::Shared;
 mod attach;
@@ -31,6 +32,7 @@ mod recover;
 
 pub use crate::spec::{GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec};
 use crate::{inference, ws};
+pub use devices::{DeviceApproved, DeviceRejected, DeviceRevoked};
 
 struct Running {
     ctx: Arc<SandboxCtx>,
@@ -61,6 +63,8 @@ pub struct Gateway {
     service: InferenceService,
     stop: watch::Sender<bool>,
     sandboxes: Mutex<BTreeMap<String, Running>>,
+    /// Connections of every sandbox port together ([`crate::Limits::max_connections_total`]).
+    conn_total: ConnCap,
     started_at_ms: u64,
 }
 
@@ -80,14 +84,6 @@ pub fn valid_name(name: &str) -> bool {
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> GatewayError {
     let what = what.into();
     move |source| GatewayError::Io { what, source }
-}
-
-fn policy_of(rec: &SandboxRecord) -> SandboxPolicy {
-    let mut policy = SandboxPolicy::with_ceiling(rec.ceiling.iter().map(String::as_str).collect());
-    if rec.mode == "strict" {
-        policy.mode = PolicyMode::Strict;
-    }
-    policy
 }
 
 /// The stored egress policy. Entries that no longer parse are dropped with a warning, so an
@@ -118,24 +114,18 @@ where
 }
 
 /// The stored route with the gateway's upstream timeouts.
-fn route_of(rec: &SandboxRecord, opts: &GatewayOptions) -> Result<Route, GatewayError> {
-    Ok(stored_route(rec)?
+fn route_of(rec: &SandboxRecord, opts: &GatewayOptions) -> Route {
+    stored_route(rec)
         .with_timeout(opts.upstream_timeout)
-        .with_idle_timeout(opts.upstream_idle_timeout))
+        .with_idle_timeout(opts.upstream_idle_timeout)
 }
 
-fn stored_route(rec: &SandboxRecord) -> Result<Route, GatewayError> {
-    let kind: ProviderKind =
-        rec.provider
-            .parse()
-            .map_err(|e: sandgate_providers::UnknownProvider| {
-                GatewayError::Registry(RegistryError::Corrupt(e.to_string()))
-            })?;
-    let mut route = Route::new(kind, rec.model.clone()).with_endpoint(rec.endpoint.clone());
+fn stored_route(rec: &SandboxRecord) -> Route {
+    let mut route = Route::new(rec.provider, rec.model.clone()).with_endpoint(rec.endpoint.clone());
     if let Some(c) = &rec.credential {
         route = route.with_credential(Credential::new(c.clone()));
     }
-    Ok(route)
+    route
 }
 
 impl Gateway {
@@ -172,6 +162,7 @@ impl Gateway {
             );
         }
         let started_at_ms = shared.now_ms();
+        let conn_total = ConnCap::new(opts.limits.max_connections_total);
         let gw = Gateway {
             resolver: Arc::new(opts.resolver.clone()),
             opts,
@@ -180,6 +171,7 @@ impl Gateway {
             service: InferenceService::new(inference),
             stop,
             sandboxes: Mutex::new(BTreeMap::new()),
+            conn_total,
             started_at_ms,
         };
         let stored = gw.shared.registry.sandboxes().await?;
@@ -210,12 +202,12 @@ impl Gateway {
         rec: SandboxRecord,
         tcp: tokio::net::TcpListener,
     ) -> Result<Running, GatewayError> {
-        let policy = policy_of(&rec);
+        let policy = rec.policy.clone();
         self.shared.pairing.set_policy(&rec.name, policy.clone());
         let ctx = Arc::new(SandboxCtx::new(
             rec.name.clone(),
             rec.token.clone(),
-            route_of(&rec, &self.opts)?,
+            route_of(&rec, &self.opts),
             policy,
             egress_of(&rec),
             self.shared.clone(),
@@ -244,7 +236,7 @@ impl Gateway {
             app.clone(),
             stop,
             self.opts.limits.clone(),
-            Some(self.shared.metrics.connections(&rec.name)),
+            self.port_cap(&rec.name),
         )
         .map_err(io("start listener"))?;
         tracing::info!(sandbox = %rec.name, addr = %handle.local_addr(), provider = %rec.provider, model = %rec.model, "sandbox listener started");
@@ -257,12 +249,20 @@ impl Gateway {
         })
     }
 
+    /// Sandbox `name`'s connection cap: its own limit, within the gateway's total, counted
+    /// on its metric.
+    fn port_cap(&self, name: &str) -> ConnCap {
+        ConnCap::new(self.opts.limits.max_connections_per_sandbox)
+            .within(&self.conn_total)
+            .with_gauge(Some(self.shared.metrics.connections(name)))
+    }
+
     fn info(&self, running: &Running) -> SandboxInfo {
         let rec = &running.record;
         SandboxInfo {
             name: rec.name.clone(),
             port: rec.port,
-            provider: rec.provider.clone(),
+            provider: rec.provider,
             model: rec.model.clone(),
             endpoint: rec.endpoint.clone(),
             url: format!("ws://{}", SocketAddr::new(self.opts.bind, rec.port)),
@@ -278,6 +278,22 @@ impl Gateway {
     /// `<state>/sandboxes/<name>`: the sandbox CLI's identity, token and OpenClaw state.
     pub fn device_dir(&self, name: &str) -> PathBuf {
         self.opts.state_dir.join("sandboxes").join(name)
+    }
+
+    /// Runs `f` on `<state>/sandboxes/<name>` while sandbox `name` exists, under the lock of
+    /// creates and destroys. The gateway alone creates and removes that directory; an
+    /// embedder writes its own files there through this, so a write racing a destroy fails
+    /// with [`GatewayError::UnknownSandbox`] instead of leaving a directory behind.
+    pub async fn with_sandbox_dir<T>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&Path) -> T,
+    ) -> Result<T, GatewayError> {
+        let sandboxes = self.sandboxes.lock().await;
+        if !sandboxes.contains_key(name) {
+            return Err(GatewayError::UnknownSandbox(name.into()));
+        }
+        Ok(f(&self.device_dir(name)))
     }
 
     /// Creates a sandbox: token, policy, route, listener, and a pre-approved device identity
@@ -307,7 +323,7 @@ impl Gateway {
             name: spec.name.clone(),
             port,
             token: TokenSecret::generate().expose().to_owned(),
-            provider: kind.as_str().to_owned(),
+            provider: kind,
             model: spec.route.model.clone(),
             endpoint: spec
                 .route
@@ -318,8 +334,7 @@ impl Gateway {
             credential_env: spec.route.credential_env.clone(),
             network_policies: spec.egress.preset_names(),
             egress_hosts: spec.egress.host_strings(),
-            ceiling: SandboxPolicy::default().ceiling.to_strings(),
-            mode: "grant-within-ceiling".into(),
+            policy: self.opts.pairing.default_policy.clone(),
             created_at_ms: self.shared.now_ms(),
         };
         self.shared.registry.insert(rec.clone()).await?;
@@ -392,7 +407,7 @@ impl Gateway {
         self.update_record(
             name,
             |rec| {
-                rec.provider = spec.provider.as_str().to_owned();
+                rec.provider = spec.provider;
                 rec.model = spec.model;
                 rec.endpoint = spec
                     .endpoint
@@ -401,7 +416,7 @@ impl Gateway {
                     rec.credential = spec.credential;
                     rec.credential_env = spec.credential_env;
                 }
-                route_of(rec, &self.opts)
+                Ok(route_of(rec, &self.opts))
             },
             |ctx, route| ctx.set_route(route),
         )

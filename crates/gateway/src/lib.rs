@@ -3,26 +3,31 @@
 //!
 //! [`Gateway`] is the whole server of one host; [`client`] is the WebSocket client library.
 
-pub mod body_timeout;
+mod body_timeout;
 pub mod ca;
 pub mod client;
-pub mod conn_io;
+mod conn_io;
 pub mod egress;
-pub mod fsutil;
-pub mod gateway;
-pub mod inference;
-pub mod limits;
+pub mod fdreserve;
+mod fsutil;
+mod gateway;
+mod inference;
+mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
-pub mod registry;
-pub mod sandbox;
-pub mod shared;
-pub mod spec;
+mod registry;
+mod sandbox;
+mod shared;
+mod spec;
 pub mod ws;
 
 pub use gateway::{
-    Gateway, GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec, valid_name,
+    DeviceApproved, DeviceRejected, DeviceRevoked, Gateway, GatewayError, GatewayOptions,
+    RouteSpec, SandboxInfo, SandboxSpec, valid_name,
 };
-pub use limits::Limits;
+pub use limits::{ConnCap, ConnSlot, Full, Limits};
+pub use registry::RegistryError;
+/// The device views [`Gateway::devices_list`] answers with.
+pub use sandgate_pairing::{DeviceMetadata, PairedDeviceView, PairingList, PendingRequest};

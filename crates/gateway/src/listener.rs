@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
+use futures::FutureExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -25,6 +26,7 @@ use tower::ServiceExt;
 
 use crate::body_timeout::{ProgressBody, Stalled};
 use crate::conn_io::TrackedIo;
+use crate::fdreserve::{self, FdReserve};
 use crate::limits::{ConnCap, Limits};
 use crate::proxy::ConnectProxy;
 use crate::ratelimit::{Backoff, LogLimiter};
@@ -85,26 +87,27 @@ pub fn spawn(
     spawn_with(listener, app, stop, Limits::default())
 }
 
-/// Starts serving `app` on an already bound listener, within `limits`.
+/// Starts serving `app` on an already bound listener, within `limits` (the port's own cap).
 pub fn spawn_with(
     listener: TcpListener,
     app: PortApp,
     stop: watch::Sender<bool>,
     limits: Limits,
 ) -> std::io::Result<ServeHandle> {
-    spawn_counted(listener, app, stop, limits, None)
+    let cap = ConnCap::new(limits.max_connections_per_sandbox);
+    spawn_counted(listener, app, stop, limits, cap)
 }
 
-/// [`spawn_with`], with open connections also counted on `gauge` (the sandbox's metric).
+/// [`spawn_with`], with the connections counted by `cap` (the port's cap, which may sit within
+/// a gateway-wide total and count on the sandbox's metric).
 pub fn spawn_counted(
     listener: TcpListener,
     app: PortApp,
     stop: watch::Sender<bool>,
     limits: Limits,
-    gauge: Option<prometheus::IntGauge>,
+    cap: ConnCap,
 ) -> std::io::Result<ServeHandle> {
     let addr = listener.local_addr()?;
-    let cap = ConnCap::new(limits.max_connections_per_sandbox).with_gauge(gauge);
     let task = tokio::spawn(accept_loop(
         listener,
         app,
@@ -136,11 +139,25 @@ async fn accept_loop(
     let mut backoff = Backoff::accept();
     let mut accept_warn = LogLimiter::new(WARN_INTERVAL);
     let mut cap_warn = LogLimiter::new(WARN_INTERVAL);
+    let mut reserve = FdReserve::new();
     loop {
+        reserve.refill();
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(v) => v,
+                    // Out of descriptors: take the queued connection with the reserve and
+                    // tell it so at once, rather than leave it (and every later one) hanging.
+                    Err(err) if fdreserve::out_of_descriptors(&err) && reserve.release() => {
+                        if let Some(suppressed) = accept_warn.check(Instant::now()) {
+                            tracing::warn!(%err, ?addr, suppressed, "out of file descriptors; refusing new connections with 503");
+                        }
+                        if let Some(Ok((stream, _))) = listener.accept().now_or_never() {
+                            refuse(&stream, "the gateway is out of file descriptors; retry shortly\n");
+                        }
+                        reserve.refill();
+                        continue;
+                    }
                     Err(err) => {
                         // EMFILE/ENFILE/ENOBUFS…: the pending connection stays queued, so
                         // retrying at once would spin. Wait, longer each time.
@@ -156,12 +173,15 @@ async fn accept_loop(
                     }
                 };
                 backoff.reset();
-                let Some(slot) = cap.try_acquire() else {
-                    if let Some(suppressed) = cap_warn.check(Instant::now()) {
-                        tracing::warn!(?addr, %peer, limit = cap.max(), suppressed, "connection cap reached; refusing with 503");
+                let slot = match cap.try_acquire() {
+                    Ok(slot) => slot,
+                    Err(full) => {
+                        if let Some(suppressed) = cap_warn.check(Instant::now()) {
+                            tracing::warn!(?addr, %peer, %full, suppressed, "connection cap reached; refusing with 503");
+                        }
+                        refuse(&stream, &format!("{full}; retry when some close\n"));
+                        continue;
                     }
-                    refuse(&stream, cap.max());
-                    continue;
                 };
                 let _ = stream.set_nodelay(true);
                 let io = TrackedIo::new(stream, slot);
@@ -185,12 +205,9 @@ async fn accept_loop(
     }
 }
 
-/// Answers a connection over the cap with a short `503` (best effort, never waits) and
-/// closes it.
-fn refuse(stream: &TcpStream, limit: usize) {
-    let body = format!(
-        "too many connections to this sandbox's port (limit {limit}); retry when some close\n"
-    );
+/// Answers a connection that cannot be served (over the cap, or no descriptors left) with a
+/// short `503` (best effort, never waits) and closes it.
+fn refuse(stream: &TcpStream, body: &str) {
     let resp = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{body}",
         body.len()

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
+use sandgate_pairing::SandboxPolicy;
+use sandgate_providers::ProviderKind;
 use serde::{Deserialize, Serialize};
 
 /// Errors from the registry.
@@ -23,7 +25,8 @@ pub enum RegistryError {
     Corrupt(String),
 }
 
-/// One sandbox as stored. `token` and `credential` are secrets: `Debug` redacts them.
+/// One sandbox as stored (one JSON column), typed: provider and scope policy are parsed once,
+/// when the row is read. `token` and `credential` are secrets: `Debug` redacts them.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SandboxRecord {
     /// Sandbox name (validated by the caller).
@@ -32,8 +35,8 @@ pub struct SandboxRecord {
     pub port: u16,
     /// The sandbox's shared gateway token.
     pub token: String,
-    /// Provider id (`ollama-local`, …).
-    pub provider: String,
+    /// Provider (stored as its id, `ollama-local`, …).
+    pub provider: ProviderKind,
     /// Model the route forces.
     pub model: String,
     /// Upstream endpoint.
@@ -47,10 +50,11 @@ pub struct SandboxRecord {
     /// Explicit egress host rules (`HOST:PORT`, `*.suffix:PORT`).
     #[serde(default)]
     pub egress_hosts: Vec<String>,
-    /// Scope ceiling granted without a human to local clients with the sandbox token.
-    pub ceiling: Vec<String>,
-    /// `grant-within-ceiling` or `strict`.
-    pub mode: String,
+    /// Scope ceiling granted without a human to local clients with the sandbox token, and
+    /// the mode beyond it (stored flat, as `ceiling: [scope…]` and `mode:
+    /// "grant-within-ceiling" | "strict"`).
+    #[serde(flatten)]
+    pub policy: SandboxPolicy,
     /// Creation time.
     pub created_at_ms: u64,
 }
@@ -300,5 +304,48 @@ impl Registry {
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use sandgate_core::Scope;
+    use sandgate_pairing::PolicyMode;
+
+    use super::*;
+
+    /// A row as the registry stored it before provider and policy were typed (strings).
+    const OLD_ROW: &str = r#"{"name":"old","port":18790,"token":"tok","provider":"gemini-api","model":"m","endpoint":"https://e","credential":"sk","credential_env":"GEMINI_API_KEY","network_policies":["pypi"],"egress_hosts":["api.x.com:443"],"ceiling":["operator.read","operator.write"],"mode":"strict","created_at_ms":7}"#;
+
+    #[tokio::test]
+    async fn an_old_format_record_loads_typed_and_is_stored_in_the_same_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(&dir.path().join("sandgate.db")).unwrap();
+        let conn = Connection::open(dir.path().join("sandgate.db")).unwrap();
+        conn.execute(
+            "INSERT INTO gw_sandboxes (name, port, record) VALUES ('old', 18790, ?1)",
+            params![OLD_ROW],
+        )
+        .unwrap();
+        let recs = reg.sandboxes().await.unwrap();
+        let rec = recs.first().expect("the old row loads");
+        assert_eq!(rec.provider, ProviderKind::GeminiApi);
+        assert_eq!(rec.policy.mode, PolicyMode::Strict);
+        assert_eq!(
+            rec.policy.ceiling,
+            [Scope::Read, Scope::Write].into_iter().collect()
+        );
+        assert_eq!(rec.network_policies, vec!["pypi".to_string()]);
+        // Written back, the record has the old shape: an older gateway could still read it.
+        let old: serde_json::Value = serde_json::from_str(OLD_ROW).unwrap();
+        let new = serde_json::to_value(rec).unwrap();
+        assert_eq!(new, old);
+    }
+
+    #[test]
+    fn an_unknown_provider_is_a_corrupt_record() {
+        let bad = OLD_ROW.replace("gemini-api", "bedrock");
+        assert!(serde_json::from_str::<SandboxRecord>(&bad).is_err());
     }
 }

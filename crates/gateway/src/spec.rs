@@ -52,8 +52,8 @@ impl GatewayOptions {
             resolver: Resolver::default(),
             tunnel: TunnelTimeouts::default(),
             limits: Limits::default(),
-            upstream_timeout: sandgate_providers::route::DEFAULT_TIMEOUT,
-            upstream_idle_timeout: sandgate_providers::route::DEFAULT_IDLE_TIMEOUT,
+            upstream_timeout: sandgate_providers::DEFAULT_TIMEOUT,
+            upstream_idle_timeout: sandgate_providers::DEFAULT_IDLE_TIMEOUT,
             handshake_timeout: crate::ws::handshake::HANDSHAKE_TIMEOUT,
             clock: Arc::new(SystemClock),
             pairing: AuthorityConfig::default(),
@@ -118,8 +118,8 @@ pub struct SandboxInfo {
     pub name: String,
     /// Listener port.
     pub port: u16,
-    /// Provider id.
-    pub provider: String,
+    /// Provider.
+    pub provider: ProviderKind,
     /// Forced model.
     pub model: String,
     /// Upstream endpoint.

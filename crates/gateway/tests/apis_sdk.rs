@@ -7,59 +7,24 @@
 //! inside a rootless sandbox.
 
 mod common;
+#[path = "py/apis_sdk_expect.rs"]
+mod expect;
 
 use sandgate_providers::ProviderKind;
 use sandgate_providers::fake::{FakeConfig, FakeKind, FakeUpstream};
 use serde_json::Value;
 
 async fn run(port: u16, ca: &str, marker: &str, force: bool) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/apis_sdk_check.py");
     let env = [
         ("HTTPS_PROXY", format!("http://127.0.0.1:{port}")),
         ("SSL_CERT_FILE", ca.to_string()),
     ];
-    common::run_python(script, &[marker, if force { "1" } else { "0" }], &env).await
-}
-
-fn check(v: &Value, marker: &str, what: &str) {
-    let has = |key: &str| v[key].as_str().unwrap_or_default().contains(marker);
-    for key in [
-        "responses_text",
-        "responses_stream_text",
-        "responses_after_tool",
-        "messages_text",
-        "messages_stream_text",
-        "messages_after_tool",
-    ] {
-        assert!(has(key), "{what}: `{key}` lacks {marker}: {v}");
-    }
-    assert!(v["responses_usage"].as_u64().unwrap() > 0, "{what}: {v}");
-    let events: Vec<&str> = v["responses_events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
-    assert_eq!(events.first(), Some(&"response.created"), "{what}");
-    assert_eq!(events.last(), Some(&"response.completed"), "{what}");
-    assert!(events.contains(&"response.output_text.delta"), "{what}");
-    assert_eq!(v["responses_tool_name"], "get_weather", "{what}");
-    assert_eq!(v["messages_tool_name"], "get_weather", "{what}");
-    assert_eq!(v["messages_tool_stop"], "tool_use", "{what}");
-    assert_eq!(v["messages_stop"], "end_turn", "{what}");
-    assert!(
-        v["messages_stream_pieces"].as_u64().unwrap() > 1,
-        "{what}: {v}"
-    );
-    assert!(
-        v["messages_stream_final_usage"].as_u64().unwrap() > 0,
-        "{what}: {v}"
-    );
-    assert_eq!(
-        v["messages_bad_input"]["error"]["type"], "invalid_request_error",
-        "{what}: {v}"
-    );
-    assert_eq!(v["messages_models_type"], "model", "{what}");
+    common::run_python(
+        expect::SCRIPT,
+        &[marker, if force { "1" } else { "0" }],
+        &env,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,7 +51,7 @@ async fn official_sdks_speak_responses_and_messages_through_the_proxy_on_every_r
         let info = common::sandbox(&gw, &format!("sdk-{kind}"), route).await;
         let marker = format!("[fake-{kind}:sdk]");
         let v = run(info.port, &ca, &marker, false).await;
-        check(&v, &marker, kind.as_str());
+        expect::check(&v, &marker, kind.as_str());
         for req in fake.requests() {
             for (name, value) in [("authorization", "Bearer unused"), ("x-api-key", "unused")] {
                 assert_ne!(
@@ -100,6 +65,6 @@ async fn official_sdks_speak_responses_and_messages_through_the_proxy_on_every_r
     }
     let mock = common::mock_sandbox(&gw, "sdk-mock", "mock-model").await;
     let v = run(mock.port, &ca, "mock reply to", true).await;
-    check(&v, "mock reply to", "mock");
+    expect::check(&v, "mock reply to", "mock");
     gw.shutdown().await;
 }

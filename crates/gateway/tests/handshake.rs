@@ -309,7 +309,7 @@ async fn revoked_device_token_is_refused_and_live_session_closed() {
     bye(ok_ws).await;
 
     let revoked = gw.devices_revoke("alpha", &id.device_id()).await.unwrap();
-    assert_eq!(revoked["closedSessions"], 1, "{revoked}");
+    assert_eq!(revoked.closed_sessions, 1, "{revoked:?}");
     assert_eq!(
         close_after_events(&mut live).await,
         (4001, "device removed".into())
@@ -531,15 +531,11 @@ async fn partial_grant_then_host_approval_then_full_grant() {
 
     let listed = gw.devices_list("alpha").await.unwrap();
     assert!(
-        listed["pending"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["requestId"] == request_id.as_str()),
-        "{listed}"
+        listed.pending.iter().any(|p| p.request_id == request_id),
+        "{listed:?}"
     );
     let approved = gw.devices_approve("alpha", &request_id).await.unwrap();
-    assert_eq!(approved["requestId"], request_id.as_str());
+    assert_eq!(approved.request_id, request_id);
     let resolved = event(&mut ws, "device.pair.resolved").await;
     assert_eq!(
         resolved["payload"]["requestId"],

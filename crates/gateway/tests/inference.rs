@@ -5,22 +5,9 @@
 
 mod common;
 
-use std::time::Duration;
-
 use sandgate_gateway::{Gateway, SandboxInfo};
 use sandgate_providers::ProviderKind;
 use sandgate_providers::fake::{FakeConfig, FakeKind, FakeUpstream};
-
-fn proxied(gw: &Gateway, info: &SandboxInfo) -> reqwest::Client {
-    let ca = std::fs::read(gw.ca_bundle_path()).unwrap();
-    reqwest::Client::builder()
-        .proxy(reqwest::Proxy::https(format!("http://127.0.0.1:{}", info.port)).unwrap())
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
 
 fn chat_body(stream: bool) -> serde_json::Value {
     serde_json::json!({
@@ -82,7 +69,7 @@ async fn fifty_concurrent_streams_per_sandbox_reach_their_own_provider() {
         (&alpha, "[fake-ollama:alpha]", "qwen2.5:32b"),
         (&beta, "[fake-gemini:beta]", "gemini-2.5-flash-lite"),
     ] {
-        let client = proxied(&gw, info);
+        let client = common::proxied(&gw, info);
         for _ in 0..50 {
             let client = client.clone();
             tasks.push(tokio::spawn(async move {
@@ -117,7 +104,7 @@ async fn fifty_concurrent_streams_per_sandbox_reach_their_own_provider() {
     assert_eq!(gw.ca_fingerprint(), fingerprint);
     assert_eq!(gw.sandboxes().await.len(), 3);
     // alpha still answers through the proxy after the restart, with the old CA bundle.
-    let resp = proxied(&gw, &alpha)
+    let resp = common::proxied(&gw, &alpha)
         .post("https://inference.local/v1/chat/completions")
         .json(&chat_body(false))
         .send()
@@ -197,7 +184,7 @@ async fn direct_v1_needs_this_sandboxes_token_and_strips_caller_credentials() {
 async fn bad_input_is_refused_and_nothing_is_forwarded() {
     let dir = tempfile::tempdir().unwrap();
     let (gw, ollama, _gemini, alpha, _beta) = two_providers(dir.path()).await;
-    let client = proxied(&gw, &alpha);
+    let client = common::proxied(&gw, &alpha);
     let base = "https://inference.local";
     let malformed = client
         .post(format!("{base}/v1/chat/completions"))
@@ -257,14 +244,14 @@ async fn changing_one_route_never_touches_another() {
     )
     .await
     .unwrap();
-    let a = proxied(&gw, &alpha)
+    let a = common::proxied(&gw, &alpha)
         .post("https://inference.local/v1/chat/completions")
         .json(&chat_body(false))
         .send()
         .await
         .unwrap();
     assert!(a.text().await.unwrap().contains("[fake-openai:alpha2]"));
-    let b = proxied(&gw, &beta)
+    let b = common::proxied(&gw, &beta)
         .post("https://inference.local/v1/chat/completions")
         .json(&chat_body(false))
         .send()

@@ -431,7 +431,7 @@ impl<'a> Replay<'a> {
                     // OpenClaw paired this device with admin silently; sandgate needs a human:
                     // the replay plays the host admin.
                     let approved = self.gw.devices_approve("alpha", &id).await.unwrap();
-                    assert_eq!(approved["requestId"], id.as_str());
+                    assert_eq!(approved.request_id, id);
                     self.admin_approved.insert(device.clone().unwrap());
                     self.note(scen, format!("partial grant {:?} + pending {id}; host admin approved operator.admin (D2)", conn.scopes));
                 } else {

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sandgate_core::{Role, Scope};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::approval::{
@@ -74,7 +74,7 @@ impl Clock for ManualClock {
 
 /// `device.pair.list`: pending (newest first) and paired devices (newest approval first),
 /// with no token values.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairingList {
     /// Live pending requests, newest first.
     pub pending: Vec<PendingRequest>,

@@ -7,35 +7,34 @@
 //! model, and the answer is translated back, streaming included; OpenAI-compatible streams
 //! pass through byte for byte.
 //!
-//! Modules:
-//! - [`kind`]: provider ids and their static profiles;
-//! - [`route`]: resolved routes, credentials, limits;
+//! Inside (crate-private; their API is re-exported here): provider ids and static profiles
+//! (`kind`), resolved routes, credentials and limits (`route`), [`ProviderError`] and its
+//! OpenAI error JSON (`error`), the typed [`InferenceClient`] (`client`, one dispatch to one
+//! adapter per native API), a per-request hook for first-token time and usage (`observe`),
+//! the HTTP-level [`InferenceService`] (`service`, one axum router), and the OpenAI Responses
+//! and Anthropic Messages surfaces (`responses`, `messages`). Public modules:
 //! - [`types`]: the OpenAI-shaped request/response types;
-//! - [`error`]: [`ProviderError`] and its OpenAI error JSON;
-//! - [`client`]: the typed [`InferenceClient`] (one dispatch to one adapter per native API);
-//! - [`observe`]: a per-request hook for first-token time and usage (metrics);
-//! - [`service`]: the HTTP-level [`InferenceService`] (one axum router, the one path match);
-//! - `responses`, `messages`: the OpenAI Responses and Anthropic Messages surfaces, translated
-//!   to and from the chat request and stream (Anthropic routes pass Messages through);
 //! - `fake` (feature `fake`): fake upstream servers for tests, examples and benchmarks.
 //!
 //! Not here: authenticating sandboxes, TLS for `inference.local`, storing routes.
 
 mod adapters;
-pub mod chunk;
-pub mod client;
-pub mod embeddings;
-pub mod error;
+mod chunk;
+mod client;
+mod embeddings;
+mod error;
 mod events;
 #[cfg(feature = "fake")]
 pub mod fake;
-pub mod kind;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+mod kind;
 mod messages;
-pub mod observe;
+mod observe;
 mod passthrough;
 mod responses;
-pub mod route;
-pub mod service;
+mod route;
+mod service;
 mod sse;
 mod stream;
 pub mod types;
@@ -50,7 +49,10 @@ pub use kind::{
     AuthStyle, Capabilities, NativeApi, ProviderKind, ProviderProfile, UnknownProvider,
 };
 pub use observe::{InferenceObserver, Observer};
-pub use route::{Credential, Limits, Route};
+pub use route::{
+    Credential, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REQUEST_BODY,
+    DEFAULT_MAX_RESPONSE_BODY, DEFAULT_TIMEOUT, Limits, Route,
+};
 pub use service::InferenceService;
 pub use stream::ChatStream;
 pub use types::{

@@ -34,14 +34,25 @@ fn to_io(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
 }
 
 /// Restricts the init: abstract unix sockets and signals are scoped to the sandbox (ABI >= 6).
+/// The layer also handles `Refer` and grants it everywhere: the kernel treats `Refer` as
+/// denied in every layer of a domain whose other layers handle filesystem access, so a
+/// scope-only layer would make each cross-directory rename and hard link of the sessions
+/// fail with `EXDEV` (npm, git and OpenClaw's workspace publication do both).
 pub(crate) fn restrict_init() -> io::Result<bool> {
     if kernel_abi().unwrap_or(0) < 6 {
         return Ok(false);
     }
     let status = Ruleset::default()
+        .handle_access(AccessFs::Refer)
+        .map_err(to_io)?
         .scope(Scope::AbstractUnixSocket | Scope::Signal)
         .map_err(to_io)?
         .create()
+        .map_err(to_io)?
+        .add_rule(PathBeneath::new(
+            PathFd::new("/").map_err(to_io)?,
+            AccessFs::Refer,
+        ))
         .map_err(to_io)?
         .restrict_self()
         .map_err(to_io)?;

@@ -76,6 +76,26 @@ fn read_only_system_writable_home_tmp_and_rw_mount() {
     assert!(!std::path::Path::new("/usr/x").exists() && !std::path::Path::new("/etc/x").exists());
 }
 
+/// Cross-directory renames and hard links work where a session may write (npm, git and
+/// OpenClaw's workspace publication need both); the init's scope-only Landlock layer once
+/// denied them with `EXDEV`. A rename into the read-only system is still refused.
+#[test]
+fn renames_and_hard_links_across_directories_where_writable() {
+    let mut b = TestBox::new("refer");
+    b.start();
+    let (code, out, err) = b.sh(
+        "for d in /tmp $HOME /srv; do mkdir -p $d/a/b && echo x > $d/a/b/f && \
+           ln $d/a/b/f $d/a/g && python3 -c \"import os,sys; os.rename(sys.argv[1], sys.argv[2])\" $d/a/b/f $d/a/h \
+           && echo $d-ok; done; ln /tmp/a/g /usr/g 2>/dev/null && echo usr-linked; true",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["/tmp-ok", "/home/agent-ok", "/srv-ok"],
+        "{out}{err}"
+    );
+}
+
 #[test]
 fn network_only_the_handed_out_listener() {
     let host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

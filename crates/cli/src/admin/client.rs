@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use super::proto::{Health, Request, Response};
-use crate::error::{CliError, CliResult};
+use super::proto::{Health, Request};
+use super::reply::{FromReply, Reply, Response};
+use crate::error::{CliError, CliResult, ErrorKind};
 use crate::paths::StateDir;
 
 /// How long a request may take before the CLI gives up.
@@ -22,7 +22,7 @@ pub fn timeout_for(req: &Request) -> Duration {
 /// The error for "no daemon answers on the admin socket".
 pub fn gateway_down(state: &StateDir, detail: &str) -> CliError {
     CliError::new(
-        "gateway_down",
+        ErrorKind::GatewayDown,
         format!(
             "the sandgate gateway is not running for {} ({detail})",
             state.root().display()
@@ -31,14 +31,15 @@ pub fn gateway_down(state: &StateDir, detail: &str) -> CliError {
     )
 }
 
-/// Sends one request and decodes the result.
-pub async fn call<T: DeserializeOwned>(state: &StateDir, req: &Request) -> CliResult<T> {
-    let value = call_value(state, req).await?;
-    serde_json::from_value(value).map_err(|e| protocol(state, &e.to_string()))
+/// Sends one request and returns its answer as the type the caller expects (`SandboxView`,
+/// `PolicyReply`, …); an answer of another shape is a protocol error.
+pub async fn call<T: FromReply>(state: &StateDir, req: &Request) -> CliResult<T> {
+    T::from_reply(call_reply(state, req).await?)
+        .ok_or_else(|| protocol(state, "the answer has the shape of another request's"))
 }
 
-/// Sends one request and returns the raw result.
-pub async fn call_value(state: &StateDir, req: &Request) -> CliResult<serde_json::Value> {
+/// Sends one request and returns its typed answer.
+pub async fn call_reply(state: &StateDir, req: &Request) -> CliResult<Reply> {
     let timeout = timeout_for(req);
     let sock = state.admin_socket();
     let fut = async {
@@ -64,11 +65,12 @@ pub async fn call_value(state: &StateDir, req: &Request) -> CliResult<serde_json
                 "the gateway closed the admin connection without answering",
             ));
         }
-        let resp: Response =
+        // The result is read raw, then decoded as the shape `req` answers with.
+        let resp: Response<serde_json::Value> =
             serde_json::from_str(answer.trim_end()).map_err(|e| protocol(state, &e.to_string()))?;
         match (resp.ok, resp.result, resp.error) {
-            (true, Some(v), _) => Ok(v),
-            (true, None, _) => Ok(serde_json::Value::Null),
+            (true, v, _) => Reply::decode(req, v.unwrap_or_default())
+                .map_err(|e| protocol(state, &e.to_string())),
             (false, _, Some(e)) => Err(e.into()),
             (false, _, None) => Err(protocol(state, "error response without an error body")),
         }
@@ -77,7 +79,7 @@ pub async fn call_value(state: &StateDir, req: &Request) -> CliResult<serde_json
         .await
         .unwrap_or_else(|_| {
             Err(CliError::new(
-                "gateway_timeout",
+                ErrorKind::GatewayTimeout,
                 format!("the gateway did not answer within {}s", timeout.as_secs()),
                 format!(
                     "check {} and `{}`",
@@ -95,7 +97,7 @@ pub async fn health(state: &StateDir) -> Option<Health> {
 
 fn protocol(state: &StateDir, detail: &str) -> CliError {
     CliError::new(
-        "admin_protocol_error",
+        ErrorKind::AdminProtocolError,
         format!("unexpected answer on the admin socket: {detail}"),
         format!(
             "make sure `sandgate` and `sandgated` are the same version; see {}",

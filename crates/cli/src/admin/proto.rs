@@ -1,14 +1,16 @@
 //! Admin protocol messages. One JSON object per line: a [`Request`] tagged by `op`, answered
-//! by `{"ok":true,"result":…}` or `{"ok":false,"error":{"kind","message","remedy"}}`.
+//! by `{"ok":true,"result":…}` or `{"ok":false,"error":{"kind","message","remedy"}}` (the
+//! answers are in [`super::reply`]).
 
 use std::fmt;
 use std::path::PathBuf;
 
 use sandgate_gateway::egress::{Denial, HostRule, Preset};
+use sandgate_providers::ProviderKind;
 use serde::{Deserialize, Serialize};
 
 use crate::args::Isolation;
-use crate::error::CliError;
+use crate::error::{CliError, ErrorKind};
 
 /// A secret string: serialised as is (the admin socket is trusted), never shown by `Debug`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,8 +38,8 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Route {
-    /// Provider id.
-    pub provider: String,
+    /// Provider.
+    pub provider: ProviderKind,
     /// Model.
     pub model: String,
     /// Endpoint override.
@@ -211,7 +213,7 @@ pub type Denials = Vec<Denial>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// Stable cause.
-    pub kind: String,
+    pub kind: ErrorKind,
     /// What happened.
     pub message: String,
     /// What to do.
@@ -231,38 +233,6 @@ impl From<CliError> for ErrorBody {
 impl From<ErrorBody> for CliError {
     fn from(e: ErrorBody) -> Self {
         CliError::new(e.kind, e.message, e.remedy)
-    }
-}
-
-/// A response line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Response {
-    /// Success?
-    pub ok: bool,
-    /// The result on success.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
-    /// The error on failure.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorBody>,
-}
-
-impl Response {
-    /// A success.
-    pub fn ok(result: serde_json::Value) -> Self {
-        Response {
-            ok: true,
-            result: Some(result),
-            error: None,
-        }
-    }
-    /// A failure.
-    pub fn err(e: CliError) -> Self {
-        Response {
-            ok: false,
-            result: None,
-            error: Some(e.into()),
-        }
     }
 }
 
@@ -308,8 +278,8 @@ pub struct SandboxView {
     pub name: String,
     /// Port.
     pub port: u16,
-    /// Provider id.
-    pub provider: String,
+    /// Provider.
+    pub provider: ProviderKind,
     /// Model.
     pub model: String,
     /// Provider endpoint.
@@ -377,12 +347,6 @@ mod tests {
             s,
             r#"{"op":"devices_approve","name":"a","request_id":"r1"}"#
         );
-        let e = Response::err(CliError::new("k", "m", "r"));
-        let s = serde_json::to_string(&e).unwrap_or_default();
-        assert_eq!(
-            s,
-            r#"{"ok":false,"error":{"kind":"k","message":"m","remedy":"r"}}"#
-        );
     }
 
     #[test]
@@ -390,7 +354,7 @@ mod tests {
         let r = Request::SetRoute {
             name: "a".into(),
             route: Route {
-                provider: "gemini-api".into(),
+                provider: ProviderKind::GeminiApi,
                 model: "m".into(),
                 endpoint: None,
                 credential: Some(Secret::new("sk-very-secret".into())),

@@ -16,7 +16,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::admin::proto::Health;
 use crate::args::DaemonArgs;
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, ErrorKind};
 use crate::paths::StateDir;
 use crate::pidfile::{self, FileId, GatewayFile, Owner};
 
@@ -43,7 +43,7 @@ pub fn run(args: &DaemonArgs) -> CliResult<()> {
             .map(|p| format!(" (pid {p})"))
             .unwrap_or_default();
         return Err(CliError::new(
-            "already_running",
+            ErrorKind::AlreadyRunning,
             format!(
                 "another sandgated already serves {}{pid}",
                 state.root().display()
@@ -114,7 +114,7 @@ async fn serve(state: StateDir, metrics_addr: std::net::SocketAddr) -> CliResult
         .await
         .map_err(|e| {
             CliError::new(
-                "port_in_use",
+                ErrorKind::PortInUse,
                 format!("cannot serve metrics on {metrics_addr}: {e}"),
                 "choose another address with --metrics-addr or SANDGATE_METRICS_ADDR",
             )

@@ -9,15 +9,15 @@ use sandgate_gateway::egress::{EgressPolicy, Preset, Resolver, resolve};
 use sandgate_gateway::{
     Gateway, GatewayError, GatewayOptions, RouteSpec, SandboxInfo, SandboxSpec,
 };
-use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::admin::proto::{Health, InferenceHealth, Request, Route, SandboxView, StatusReply};
+use crate::admin::reply::{Attached, Destroyed, Detached, Reply};
 use crate::args::Isolation;
 use crate::env;
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, ErrorKind};
 use crate::paths::StateDir;
-use crate::{ports, providers, validate};
+use crate::{ports, validate};
 
 mod attach;
 mod policy;
@@ -37,13 +37,13 @@ pub struct Daemon {
 
 fn gateway_error(what: &str, e: &GatewayError, state: &StateDir) -> CliError {
     let kind = match e {
-        GatewayError::InvalidName(_) => "invalid_name",
-        GatewayError::NameTaken(_) => "name_taken",
-        GatewayError::UnknownSandbox(_) => "unknown_sandbox",
-        GatewayError::PortInUse { .. } => "port_in_use",
-        GatewayError::Inference(_) => "upstream_error",
-        GatewayError::Pairing(_) | GatewayError::PairingStore(_) => "pairing_error",
-        _ => "gateway_error",
+        GatewayError::InvalidName(_) => ErrorKind::InvalidName,
+        GatewayError::NameTaken(_) => ErrorKind::NameTaken,
+        GatewayError::UnknownSandbox(_) => ErrorKind::UnknownSandbox,
+        GatewayError::PortInUse { .. } => ErrorKind::PortInUse,
+        GatewayError::Inference(_) => ErrorKind::UpstreamError,
+        GatewayError::Pairing(_) | GatewayError::PairingStore(_) => ErrorKind::PairingError,
+        _ => ErrorKind::GatewayError,
     };
     CliError::new(
         kind,
@@ -64,7 +64,8 @@ impl Daemon {
         tracing::info!(
             nofile = ?nofile,
             per_sandbox_cap = opts.limits.max_connections_per_sandbox,
-            "connection cap per sandbox port"
+            total_cap = opts.limits.max_connections_total,
+            "connection caps (per sandbox port, all ports together)"
         );
         let gw = Gateway::open(opts)
             .await
@@ -88,7 +89,7 @@ impl Daemon {
         d.reattach_running().await;
         for info in d.gw.sandboxes().await {
             let view = d.view(&info);
-            if let Err(e) = env::write_sandbox_files(&d.state, &view, &info.token) {
+            if let Err(e) = d.write_files(&view, Some(&info.token), false).await {
                 tracing::warn!(sandbox = %info.name, error = %e, "cannot refresh sandbox files");
             }
         }
@@ -115,7 +116,7 @@ impl Daemon {
         SandboxView {
             name: info.name.clone(),
             port: info.port,
-            provider: info.provider.clone(),
+            provider: info.provider,
             model: info.model.clone(),
             endpoint: info.endpoint.clone(),
             url: info.url.clone(),
@@ -141,20 +142,58 @@ impl Daemon {
             .ok_or_else(|| env::unknown_sandbox(&self.state, name))
     }
 
-    fn route_spec(route: &Route) -> CliResult<RouteSpec> {
-        Ok(RouteSpec {
-            provider: providers::parse(&route.provider)?,
+    fn route_spec(route: &Route) -> RouteSpec {
+        RouteSpec {
+            provider: route.provider,
             model: route.model.clone(),
             endpoint: route.endpoint.clone(),
             credential: route.credential.as_ref().map(|s| s.expose().to_string()),
             credential_env: route.credential_env.clone(),
+        }
+    }
+
+    /// Runs `f` on the sandbox's directory, which the gateway owns (creates and removes).
+    async fn in_sandbox_dir(
+        &self,
+        name: &str,
+        f: impl FnOnce(&std::path::Path) -> CliResult<()>,
+    ) -> CliResult<()> {
+        self.gw
+            .with_sandbox_dir(name, f)
+            .await
+            .map_err(|e| gateway_error("cannot write the sandbox's files", &e, &self.state))?
+    }
+
+    /// A sandbox's `sandbox.json`; with `token`, its token and env file too; with
+    /// `openclaw`, OpenClaw's configuration of its route.
+    async fn write_files(
+        &self,
+        view: &SandboxView,
+        token: Option<&str>,
+        openclaw: bool,
+    ) -> CliResult<()> {
+        self.in_sandbox_dir(&view.name, |dir| {
+            match token {
+                Some(token) => env::write_sandbox_files(dir, &self.state, view, token)?,
+                None => env::write_record(dir, view)?,
+            }
+            if openclaw {
+                crate::openclaw_config::write_for_sandbox(
+                    &dir.join(crate::paths::OPENCLAW_DIR),
+                    &view.name,
+                    view.provider,
+                    &view.model,
+                );
+            }
+            Ok(())
         })
+        .await
     }
 
     /// Carries out one request.
-    pub async fn handle(&self, req: Request) -> CliResult<Value> {
+    pub async fn handle(&self, req: Request) -> CliResult<Reply> {
         match req {
-            Request::Health => to_value(&self.health),
+            Request::Health => Ok(self.health.clone().into()),
             Request::Status { probe } => self.status(probe).await,
             Request::CreateSandbox {
                 name,
@@ -166,17 +205,27 @@ impl Daemon {
             Request::AttachSandbox { name, replace } => {
                 let info = self.existing(&name).await?;
                 if info.sandboxed_listener && !replace {
-                    return Ok(json!({ "attached": name, "already": true }));
+                    return Ok(Attached {
+                        addr: None,
+                        already: true,
+                        attached: name,
+                    }
+                    .into());
                 }
                 let addr = self.attach(&name).await?;
-                Ok(json!({ "attached": name, "addr": addr.to_string() }))
+                Ok(Attached {
+                    addr: Some(addr.to_string()),
+                    already: false,
+                    attached: name,
+                }
+                .into())
             }
             Request::DetachSandbox { name } => {
                 self.existing(&name).await?;
                 let had = self.gw.detach_listener(&name).await.map_err(|e| {
                     gateway_error("cannot detach the sandbox listener", &e, &self.state)
                 })?;
-                Ok(json!({ "detached": had }))
+                Ok(Detached { detached: had }.into())
             }
             Request::DestroySandbox { name } => {
                 self.existing(&name).await?;
@@ -184,31 +233,19 @@ impl Daemon {
                     .destroy_sandbox(&name)
                     .await
                     .map_err(|e| gateway_error("cannot destroy the sandbox", &e, &self.state))?;
-                let dir = self.state.sandbox_dir(&name);
-                if let Err(e) = std::fs::remove_dir_all(&dir)
-                    && e.kind() != std::io::ErrorKind::NotFound
-                {
-                    tracing::warn!(sandbox = %name, error = %e, "cannot remove sandbox directory");
-                }
-                Ok(json!({ "destroyed": name }))
+                // The gateway removed the sandbox's directory with it.
+                Ok(Destroyed { destroyed: name }.into())
             }
             Request::SetRoute { name, route } => {
                 self.existing(&name).await?;
-                let spec = Self::route_spec(&route)?;
                 let info = self
                     .gw
-                    .set_route(&name, spec)
+                    .set_route(&name, Self::route_spec(&route))
                     .await
                     .map_err(|e| gateway_error("cannot change the route", &e, &self.state))?;
                 let view = self.view(&info);
-                env::write_record(&self.state, &view)?;
-                crate::openclaw_config::write_for_sandbox(
-                    &self.state.sandbox_openclaw_dir(&name),
-                    &name,
-                    &view.provider,
-                    &view.model,
-                );
-                to_value(&view)
+                self.write_files(&view, None, true).await?;
+                Ok(view.into())
             }
             Request::MarkVerified {
                 name,
@@ -219,12 +256,12 @@ impl Daemon {
                 let mut view = self.view(&info);
                 view.verified = verified;
                 view.verify_error = if verified { None } else { error };
-                env::write_record(&self.state, &view)?;
-                to_value(&view)
+                self.write_files(&view, None, false).await?;
+                Ok(view.into())
             }
             Request::PolicyList { name } => {
                 let info = self.existing(&name).await?;
-                to_value(&self.policy_reply(&info, false))
+                Ok(self.policy_reply(&info, false).into())
             }
             Request::PolicyChange { name, change } => self.policy_change(&name, change).await,
             Request::EgressDenials { name, since_ms } => {
@@ -233,13 +270,14 @@ impl Daemon {
                     self.gw.egress_denials(&name, since_ms).await.map_err(|e| {
                         gateway_error("cannot read egress refusals", &e, &self.state)
                     })?;
-                to_value(&d)
+                Ok(d.into())
             }
             Request::DevicesList { name } => {
                 self.existing(&name).await?;
                 self.gw
                     .devices_list(&name)
                     .await
+                    .map(Reply::from)
                     .map_err(|e| self.device_err(&e))
             }
             Request::DevicesApprove { name, request_id } => {
@@ -247,6 +285,7 @@ impl Daemon {
                 self.gw
                     .devices_approve(&name, &request_id)
                     .await
+                    .map(Reply::from)
                     .map_err(|e| self.device_err(&e))
             }
             Request::DevicesReject { name, request_id } => {
@@ -254,6 +293,7 @@ impl Daemon {
                 self.gw
                     .devices_reject(&name, &request_id)
                     .await
+                    .map(Reply::from)
                     .map_err(|e| self.device_err(&e))
             }
             Request::DevicesRevoke { name, device_id } => {
@@ -261,6 +301,7 @@ impl Daemon {
                 self.gw
                     .devices_revoke(&name, &device_id)
                     .await
+                    .map(Reply::from)
                     .map_err(|e| self.device_err(&e))
             }
         }
@@ -268,13 +309,13 @@ impl Daemon {
 
     fn device_err(&self, e: &GatewayError) -> CliError {
         CliError::new(
-            "pairing_error",
+            ErrorKind::PairingError,
             e.to_string(),
             "list pending requests and paired devices with `sandgate <name> devices list`",
         )
     }
 
-    async fn status(&self, probe: bool) -> CliResult<Value> {
+    async fn status(&self, probe: bool) -> CliResult<Reply> {
         let infos = self.gw.sandboxes().await;
         let mut views: Vec<SandboxView> = infos.iter().map(|i| self.view(i)).collect();
         if probe {
@@ -304,10 +345,11 @@ impl Daemon {
         for v in &mut views {
             v.usage = Some(metrics.usage(&v.name));
         }
-        to_value(&StatusReply {
+        Ok(StatusReply {
             gateway: self.health.clone(),
             sandboxes: views,
-        })
+        }
+        .into())
     }
 
     async fn create(
@@ -317,13 +359,12 @@ impl Daemon {
         port: Option<u16>,
         policies: Vec<Preset>,
         isolation: Option<Isolation>,
-    ) -> CliResult<Value> {
+    ) -> CliResult<Reply> {
         validate::sandbox_name(&name)?;
-        Self::route_spec(&route)?;
         let _guard = self.create.lock().await;
         if self.gw.sandbox(&name).await.is_some() {
             return Err(CliError::new(
-                "name_taken",
+                ErrorKind::NameTaken,
                 format!("a sandbox named `{name}` already exists"),
                 format!(
                     "use it (`{}`), destroy it first (`{}`), or pick another --name",
@@ -345,7 +386,7 @@ impl Daemon {
             let chosen = ports::allocate(port, &recorded, ports::bindable)?;
             let spec = SandboxSpec {
                 name: name.clone(),
-                route: Self::route_spec(&route)?,
+                route: Self::route_spec(&route),
                 port: chosen,
                 egress: EgressPolicy::with_presets(policies.iter().copied()),
             };
@@ -370,15 +411,9 @@ impl Daemon {
             isolation,
             ..view
         };
-        env::write_sandbox_files(&self.state, &view, &info.token)?;
-        crate::openclaw_config::write_for_sandbox(
-            &self.state.sandbox_openclaw_dir(&name),
-            &name,
-            &view.provider,
-            &view.model,
-        );
+        self.write_files(&view, Some(&info.token), true).await?;
         tracing::info!(sandbox = %name, port = info.port, provider = %info.provider, model = %info.model, "sandbox created");
-        to_value(&view)
+        Ok(view.into())
     }
 }
 
@@ -390,7 +425,7 @@ fn test_resolver() -> CliResult<Resolver> {
     };
     let map = Resolver::parse_overrides(&spec).map_err(|e| {
         CliError::new(
-            "bad_resolver_override",
+            ErrorKind::BadResolverOverride,
             format!("{}: {e}", resolve::OVERRIDE_ENV),
             format!(
                 "unset {} (it is test equipment) or fix it: name:port=ip:port,…",
@@ -399,9 +434,4 @@ fn test_resolver() -> CliResult<Resolver> {
         )
     })?;
     Ok(Resolver::with_overrides(map))
-}
-
-fn to_value<T: serde::Serialize>(v: &T) -> CliResult<Value> {
-    serde_json::to_value(v)
-        .map_err(|e| CliError::new("internal_error", e.to_string(), "report a bug"))
 }

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+use sandgate_gateway::fdreserve::{FdReserve, out_of_descriptors};
 use sandgate_gateway::ratelimit::{Backoff, LogLimiter};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -12,8 +14,9 @@ use tokio::task::JoinSet;
 
 use super::line::{self, LineError};
 use super::ops::Daemon;
-use crate::admin::proto::{Request, Response};
-use crate::error::CliError;
+use crate::admin::proto::Request;
+use crate::admin::reply::Response;
+use crate::error::{CliError, ErrorKind};
 
 /// Longest request line accepted.
 pub const MAX_LINE: usize = 1 << 20;
@@ -30,8 +33,10 @@ pub async fn serve(
     let mut tasks = JoinSet::new();
     let mut backoff = Backoff::accept();
     let mut warn = LogLimiter::new(sandgate_gateway::listener::WARN_INTERVAL);
+    let mut reserve = FdReserve::new();
     tokio::pin!(shutdown);
     loop {
+        reserve.refill();
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -39,6 +44,17 @@ pub async fn serve(
                     backoff.reset();
                     let d = Arc::clone(&daemon);
                     tasks.spawn(async move { connection(stream, d).await });
+                }
+                // Out of descriptors: serve the queued request with the reserve descriptor, so
+                // the admin path answers even when a flood holds every other one.
+                Err(e) if out_of_descriptors(&e) && reserve.release() => {
+                    if let Some(suppressed) = warn.check(Instant::now()) {
+                        tracing::warn!(error = %e, suppressed, "out of file descriptors; admin request served with the reserve");
+                    }
+                    if let Some(Ok((stream, _))) = listener.accept().now_or_never() {
+                        let d = Arc::clone(&daemon);
+                        tasks.spawn(async move { connection(stream, d).await });
+                    }
                 }
                 Err(e) => {
                     // Out of descriptors: wait (longer each time) instead of spinning.
@@ -68,7 +84,7 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>) {
                 "admin connection from another user refused"
             );
             let resp = Response::err(CliError::new(
-                "permission_denied",
+                ErrorKind::PermissionDenied,
                 "the admin socket only accepts the user that runs the gateway",
                 "run sandgate as the user that started the gateway",
             ));
@@ -94,7 +110,7 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>) {
             Err(e @ LineError::TooLong { .. }) => {
                 tracing::warn!(error = %e, "oversized admin request refused");
                 let resp = Response::err(CliError::new(
-                    "bad_request",
+                    ErrorKind::BadRequest,
                     format!("admin request refused: {e}"),
                     "send one JSON request per line, at most 1 MiB",
                 ));
@@ -116,7 +132,7 @@ async fn connection(stream: UnixStream, daemon: Arc<Daemon>) {
                 }
             }
             Err(e) => Response::err(CliError::new(
-                "bad_request",
+                ErrorKind::BadRequest,
                 format!("cannot parse the admin request: {e}"),
                 "make sure `sandgate` and `sandgated` are the same version",
             )),

@@ -10,7 +10,7 @@ mod since;
 
 use crate::args::LogsArgs;
 use crate::env;
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, ErrorKind};
 use crate::paths::StateDir;
 use crate::ui;
 
@@ -135,7 +135,7 @@ pub async fn command(
     let since_ms = match &args.since {
         Some(s) => Some(since::parse(s, crate::pidfile::now_ms()).ok_or_else(|| {
             CliError::new(
-                "usage",
+                ErrorKind::Usage,
                 format!("cannot read --since {s:?}"),
                 "give a duration ago (90s, 10m, 2h, 1d) or an RFC 3339 time (2026-01-31T12:00:00Z)",
             )
@@ -149,7 +149,7 @@ pub async fn command(
     let path = state.log_file();
     let text = std::fs::read(&path).map_err(|e| {
         CliError::new(
-            "no_logs",
+            ErrorKind::NoLogs,
             format!("cannot read {}: {e}", path.display()),
             format!("start the gateway with `{}`", state.cmd("gateway start")),
         )

@@ -19,9 +19,10 @@ use sandgate_sandbox::{
 
 use crate::admin::client;
 use crate::admin::proto::{Request, SandboxView};
+use crate::admin::reply::{Attached, Detached};
 use crate::args::{Isolation, RunArgs};
 use crate::env;
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, ErrorKind};
 use crate::paths::StateDir;
 use crate::{gateway_cmd, policy_cmd, ui};
 
@@ -35,12 +36,12 @@ pub enum What {
 }
 
 fn blocking_err(e: tokio::task::JoinError) -> CliError {
-    CliError::new("internal_error", e.to_string(), "report a bug")
+    CliError::internal(e.to_string())
 }
 
 fn sandbox_err(e: sandgate_sandbox::SandboxError) -> CliError {
     CliError::new(
-        "sandbox_failed",
+        ErrorKind::SandboxFailed,
         e.to_string(),
         "run again with `--isolation none` to bypass the sandbox (no isolation)",
     )
@@ -57,7 +58,7 @@ pub async fn run(
     let view = env::read_record(state, name).ok_or_else(|| env::unknown_sandbox(state, name))?;
     let token = env::read_token(state, name).ok_or_else(|| {
         CliError::new(
-            "missing_token",
+            ErrorKind::MissingToken,
             format!("the token of sandbox `{name}` is missing"),
             format!(
                 "start the gateway (`{}`); it rewrites the sandbox files",
@@ -87,7 +88,7 @@ pub async fn run(
             );
             if detach {
                 return Err(CliError::new(
-                    "usage",
+                    ErrorKind::Usage,
                     "--detach needs a sandbox",
                     "drop --isolation none",
                 ));
@@ -116,7 +117,7 @@ fn decide(setting: Isolation, report: &IsolationReport) -> CliResult<Option<Isol
         (Isolation::None, _) => Ok(None),
         (_, IsolationMode::Full) => Ok(Some(report.clone())),
         (Isolation::Require, _) => Err(CliError::new(
-            "isolation_unavailable",
+            ErrorKind::IsolationUnavailable,
             format!(
                 "full isolation is not available here (best: {}): {}",
                 describe(report),
@@ -175,7 +176,7 @@ fn host(state: &StateDir, view: &SandboxView, token: &str, what: What) -> CliRes
     let argv = argv_of(&what);
     let Some((program, rest)) = argv.split_first() else {
         return Err(CliError::new(
-            "usage",
+            ErrorKind::Usage,
             "no command given",
             "pass one after `--`, e.g. `exec -- env`",
         ));
@@ -190,7 +191,7 @@ fn host(state: &StateDir, view: &SandboxView, token: &str, what: What) -> CliRes
     ));
     let status = cmd.status().map_err(|e| {
         CliError::new(
-            "exec_failed",
+            ErrorKind::ExecFailed,
             format!("cannot run `{program}`: {e}"),
             "check that the command exists and is executable",
         )
@@ -320,7 +321,7 @@ async fn start_session(
         };
         // Without a network namespace (Landlock mode) the sandbox reaches the host port.
         let in_netns = running.report.mode == IsolationMode::Full;
-        if in_netns && let Err(e) = client::call_value(state, &attach).await {
+        if in_netns && let Err(e) = client::call::<Attached>(state, &attach).await {
             eprintln!(
                 "{}",
                 ui::warn(&format!(
@@ -401,7 +402,7 @@ pub async fn stop(state: &StateDir, name: &str, json: bool) -> CliResult<u8> {
         Err(sandgate_sandbox::SandboxError::NotRunning { .. }) => false,
         Err(e) => return Err(sandbox_err(e)),
     };
-    let _ = client::call_value(
+    let _ = client::call::<Detached>(
         state,
         &Request::DetachSandbox {
             name: name.to_owned(),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::args::RunArgs;
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, ErrorKind};
 
 /// The host paths a session makes visible, each at its own path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,7 +26,7 @@ fn resolve_path(raw: &Path, cwd: &Path, what: &str) -> CliResult<PathBuf> {
     };
     abs.canonicalize().map_err(|e| {
         CliError::new(
-            "invalid_mount",
+            ErrorKind::InvalidMount,
             format!("{what} {}: {e}", abs.display()),
             "pass an existing directory or file",
         )
@@ -37,7 +37,7 @@ fn resolve_path(raw: &Path, cwd: &Path, what: &str) -> CliResult<PathBuf> {
 fn check_exposure(path: &Path, state: &Path, what: &str) -> CliResult<()> {
     let refuse = |why: String| {
         CliError::new(
-            "invalid_mount",
+            ErrorKind::InvalidMount,
             format!("{what} {} {why}; nothing was started", path.display()),
             "choose a directory outside the sandgate state directory (and not `/`)",
         )
@@ -80,7 +80,7 @@ pub fn resolve(
             (Err(e), _) if explicit => return Err(e),
             (Ok(()), true) if explicit => {
                 return Err(CliError::new(
-                    "invalid_mount",
+                    ErrorKind::InvalidMount,
                     format!(
                         "workspace {} is your home directory; nothing was started",
                         ws.display()
@@ -177,7 +177,7 @@ mod tests {
         ] {
             let r = resolve(&a, &d.proj, None, &d.state);
             assert!(
-                r.as_ref().is_err_and(|e| e.kind == "invalid_mount"),
+                r.as_ref().is_err_and(|e| e.kind == ErrorKind::InvalidMount),
                 "{a:?} → {r:?}"
             );
         }

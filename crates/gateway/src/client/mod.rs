@@ -239,12 +239,15 @@ pub fn connect_params(opts: &ClientOptions, stored: Option<String>) -> ConnectPa
 }
 
 async fn connect_once(opts: &ClientOptions) -> Result<Connection, ClientError> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(opts.url.as_str())
-        .await
-        .map_err(|e| ClientError::Unreachable {
-            url: opts.url.clone(),
-            detail: e.to_string(),
-        })?;
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(crate::ws::conn::READ_BUFFER_BYTES);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(opts.url.as_str(), Some(config), false)
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: opts.url.clone(),
+                detail: e.to_string(),
+            })?;
     let identity = match &opts.identity_dir {
         Some(dir) => Some((dir.clone(), files::load_or_create_identity(dir)?)),
         None => None,

@@ -32,7 +32,7 @@ impl Gateway {
                 running.app.clone(),
                 stop,
                 self.opts.limits.clone(),
-                Some(self.shared.metrics.connections(name)),
+                self.port_cap(name),
             )
             .map_err(io("serve the sandbox listener"))?;
             tracing::info!(sandbox = %name, addr = %handle.local_addr(), "sandbox listener attached (inside its network namespace)");

@@ -8,7 +8,7 @@ use sandgate_pairing::{
     Locality,
 };
 
-use super::{Gateway, GatewayError, io, policy_of};
+use super::{Gateway, GatewayError, io};
 use crate::fsutil;
 use crate::registry::SandboxRecord;
 
@@ -32,7 +32,7 @@ impl Gateway {
                 id
             }
         };
-        let policy = policy_of(rec);
+        let policy = &rec.policy;
         let attempt = ConnectAttempt {
             sandbox: rec.name.clone(),
             device: Some(DeviceInfo {

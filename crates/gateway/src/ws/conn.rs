@@ -20,6 +20,11 @@ pub const SEND_QUEUE_FRAMES: usize = 1024;
 /// Tick interval announced in `hello-ok.policy.tickIntervalMs`.
 pub const TICK_INTERVAL: Duration = Duration::from_millis(DEFAULT_TICK_INTERVAL_MS);
 
+/// WebSocket read buffer, both ends. tungstenite zero-fills up to this much before every read,
+/// so its 128 KiB default costs more per handshake than the frames read; larger frames still
+/// arrive whole (the buffer grows to the frame's length).
+pub const READ_BUFFER_BYTES: usize = 16 * 1024;
+
 /// One queued message for the socket writer.
 #[derive(Debug)]
 pub enum Out {

@@ -32,5 +32,6 @@ pub async fn upgrade(
     let peer = peer.map(|p| p.0.0);
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(conn::READ_BUFFER_BYTES)
         .on_upgrade(move |socket| session::run(socket, ctx, peer, headers))
 }

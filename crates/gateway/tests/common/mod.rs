@@ -36,6 +36,19 @@ pub async fn mock_sandbox(gw: &Gateway, name: &str, model: &str) -> SandboxInfo 
     sandbox(gw, name, route(ProviderKind::Mock, model, None)).await
 }
 
+/// A client that reaches `https://inference.local` through `info`'s proxy, trusting only
+/// the gateway CA.
+pub fn proxied(gw: &Gateway, info: &SandboxInfo) -> reqwest::Client {
+    let ca = std::fs::read(gw.ca_bundle_path()).unwrap();
+    reqwest::Client::builder()
+        .proxy(reqwest::Proxy::https(format!("http://127.0.0.1:{}", info.port)).unwrap())
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
 /// The sandbox's own pre-approved CLI device, with the sandbox token.
 pub async fn cli(info: &SandboxInfo) -> Connection {
     let mut opts = ClientOptions::new(info.url.clone());

@@ -24,7 +24,7 @@ use super::{Adapter, ChunkHead, model_of, one_choice};
 use crate::error::ProviderError;
 use crate::kind::ProviderKind;
 use crate::route::Route;
-use crate::stream::{FrameStream, SseEvent, Translate, lines, sse_events, translate};
+use crate::stream::{ByteStream, FrameStream, SseEvent, Translate, lines, sse_events, translate};
 use crate::types::{
     ChatChunk, ChatRequest, ChatResponse, Delta, FinishReason, FunctionCall, FunctionCallDelta,
     ModelList, ModelObject, Role, ToolCall, ToolCallDelta, ToolChoice, ToolChoiceMode, Usage,
@@ -185,17 +185,11 @@ impl Adapter for Anthropic {
         let body = build(route, &req, true)?;
         let url = Upstream::url(route, "/v1/messages")?;
         let bytes = up.post_stream(route, &url, &body).await?;
-        let tr = AnthropicSse {
-            provider: route.kind,
-            head: ChunkHead::new(&req),
-            tools: HashMap::new(),
-            input_tokens: 0,
-            output_tokens: 0,
-            stop_reason: None,
-        };
-        Ok(translate(
-            sse_events(lines(bytes, up.limits().max_response_body)),
-            tr,
+        Ok(stream_frames(
+            bytes,
+            &req,
+            route.kind,
+            up.limits().max_response_body,
         ))
     }
 
@@ -209,6 +203,24 @@ impl Adapter for Anthropic {
             .collect();
         Ok(ModelList::new(models))
     }
+}
+
+/// Anthropic's SSE stream → frames; a line longer than `max_line` ends it with an error.
+pub(crate) fn stream_frames(
+    bytes: ByteStream,
+    req: &ChatRequest,
+    provider: ProviderKind,
+    max_line: usize,
+) -> FrameStream {
+    let tr = AnthropicSse {
+        provider,
+        head: ChunkHead::new(req),
+        tools: HashMap::new(),
+        input_tokens: 0,
+        output_tokens: 0,
+        stop_reason: None,
+    };
+    translate(sse_events(lines(bytes, max_line)), tr)
 }
 
 struct AnthropicSse {

@@ -24,7 +24,7 @@ use super::{Adapter, ChunkHead, model_of, one_choice};
 use crate::error::ProviderError;
 use crate::kind::ProviderKind;
 use crate::route::Route;
-use crate::stream::{FrameStream, SseEvent, Translate, lines, sse_events, translate};
+use crate::stream::{ByteStream, FrameStream, SseEvent, Translate, lines, sse_events, translate};
 use crate::types::{
     ChatChunk, ChatRequest, ChatResponse, Delta, EmbeddingsRequest, EmbeddingsResponse,
     FinishReason, FunctionCall, FunctionCallDelta, ModelList, ModelObject, Role, ToolCall,
@@ -288,16 +288,11 @@ impl Adapter for Gemini {
             model_path(route, model_of(&req.model), "streamGenerateContent")?
         );
         let bytes = up.post_stream(route, &url, &body).await?;
-        let tr = GeminiSse {
-            provider: route.kind,
-            head: ChunkHead::new(&req),
-            tool_calls: 0,
-            finish: None,
-            usage: None,
-        };
-        Ok(translate(
-            sse_events(lines(bytes, up.limits().max_response_body)),
-            tr,
+        Ok(stream_frames(
+            bytes,
+            &req,
+            route.kind,
+            up.limits().max_response_body,
         ))
     }
 
@@ -350,6 +345,23 @@ impl Adapter for Gemini {
             None,
         ))
     }
+}
+
+/// Gemini's SSE stream → frames; a line longer than `max_line` ends it with an error.
+pub(crate) fn stream_frames(
+    bytes: ByteStream,
+    req: &ChatRequest,
+    provider: ProviderKind,
+    max_line: usize,
+) -> FrameStream {
+    let tr = GeminiSse {
+        provider,
+        head: ChunkHead::new(req),
+        tool_calls: 0,
+        finish: None,
+        usage: None,
+    };
+    translate(sse_events(lines(bytes, max_line)), tr)
 }
 
 struct GeminiSse {

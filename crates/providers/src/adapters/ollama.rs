@@ -20,7 +20,7 @@ use super::{Adapter, ChunkHead, model_of, one_choice};
 use crate::error::ProviderError;
 use crate::kind::ProviderKind;
 use crate::route::Route;
-use crate::stream::{FrameStream, Translate, lines, translate};
+use crate::stream::{ByteStream, FrameStream, Translate, lines, translate};
 use crate::types::{
     ChatChunk, ChatRequest, ChatResponse, Delta, EmbeddingsRequest, EmbeddingsResponse,
     FinishReason, FunctionCall, FunctionCallDelta, ModelList, ModelObject, Role, ToolCall,
@@ -224,12 +224,12 @@ impl Adapter for Ollama {
         let body = build(route, &req, true)?;
         let url = Upstream::url(route, "/api/chat")?;
         let bytes = up.post_stream(route, &url, &body).await?;
-        let tr = OllamaNdjson {
-            provider: route.kind,
-            head: ChunkHead::new(&req),
-            tool_calls: 0,
-        };
-        Ok(translate(lines(bytes, up.limits().max_response_body), tr))
+        Ok(stream_frames(
+            bytes,
+            &req,
+            route.kind,
+            up.limits().max_response_body,
+        ))
     }
 
     async fn models(&self, up: &Upstream, route: &Route) -> Result<ModelList, ProviderError> {
@@ -297,6 +297,21 @@ fn upstream_stream_error(provider: ProviderKind, err: &Value) -> ProviderError {
             extract_message(body.as_bytes())
         ),
     )
+}
+
+/// Ollama's NDJSON stream → frames; a line longer than `max_line` ends it with an error.
+pub(crate) fn stream_frames(
+    bytes: ByteStream,
+    req: &ChatRequest,
+    provider: ProviderKind,
+    max_line: usize,
+) -> FrameStream {
+    let tr = OllamaNdjson {
+        provider,
+        head: ChunkHead::new(req),
+        tool_calls: 0,
+    };
+    translate(lines(bytes, max_line), tr)
 }
 
 struct OllamaNdjson {

@@ -126,7 +126,7 @@ async fn messages(call: &Call) -> Response<Body> {
         .map(|m| block_text(&m["content"]))
         .find(|t| !t.is_empty())
         .unwrap_or_default();
-    let last_is_tool_result = msgs.last().is_some_and(|m| {
+    let answered = msgs.iter().any(|m| {
         m["content"]
             .as_array()
             .is_some_and(|b| b.iter().any(|b| b["type"] == "tool_result"))
@@ -134,7 +134,7 @@ async fn messages(call: &Call) -> Response<Body> {
     let tool = body
         .pointer("/tools/0/name")
         .and_then(Value::as_str)
-        .filter(|_| !last_is_tool_result)
+        .filter(|_| !answered)
         .map(str::to_string);
     let script = Script::new(&call.cfg, &last_user, tool, body);
     let stop_reason = if script.tool().is_some() {

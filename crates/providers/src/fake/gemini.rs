@@ -161,14 +161,15 @@ async fn chat(call: &Call, model: &str, stream: bool) -> Response<Body> {
         .find_map(|c| c.pointer("/parts/0/text").and_then(Value::as_str))
         .unwrap_or("")
         .to_string();
-    let last_is_tool = contents
-        .last()
-        .and_then(|c| c.pointer("/parts/0/functionResponse"))
-        .is_some();
+    let answered = contents.iter().any(|c| {
+        c["parts"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p.get("functionResponse").is_some()))
+    });
     let tool = body
         .pointer("/tools/0/functionDeclarations/0/name")
         .and_then(Value::as_str)
-        .filter(|_| !last_is_tool)
+        .filter(|_| !answered)
         .map(str::to_string);
     let script = Script::new(&call.cfg, &last_user, tool, body);
     let usage = json!({"promptTokenCount": script.prompt_tokens,

@@ -9,8 +9,9 @@
 //! Every reply is marked with the fake's label: the text is
 //! `"[fake-<kind>:<label>] token1 token2 … tokenN"`, streamed one word per chunk with the
 //! configured latency before each chunk, so a test can prove which upstream answered.
-//! When the request offers tools (and its last message is not a tool result), the fake
-//! calls the first tool instead, with arguments `{"label": <label>, "input": <last user text>}`.
+//! When the request offers tools and holds no tool result yet, the fake calls the first
+//! tool instead (agents such as OpenClaw append context after a tool result, so "the last
+//! message is a tool result" would loop), with arguments `{"label": <label>, "input": <last user text>}`.
 //! Usage: prompt tokens = words in the request's texts; completion tokens = words replied.
 //!
 //! Every request is counted and recorded ([`FakeUpstream::requests`]) before anything else,

@@ -92,11 +92,11 @@ async fn chat(call: &Call) -> Response<Body> {
         .and_then(|m| m["content"].as_str())
         .unwrap_or("")
         .to_string();
-    let last_is_tool = messages.last().is_some_and(|m| m["role"] == "tool");
+    let answered = messages.iter().any(|m| m["role"] == "tool");
     let tool = body
         .pointer("/tools/0/function/name")
         .and_then(Value::as_str)
-        .filter(|_| !last_is_tool)
+        .filter(|_| !answered)
         .map(str::to_string);
     let script = Script::new(&call.cfg, &last_user, tool, body);
     let tool_calls = script.tool().map(

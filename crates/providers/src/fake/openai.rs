@@ -99,15 +99,11 @@ async fn chat(call: &Call) -> Response<Body> {
     if let Some(resp) = pre_chat(call, server_error).await {
         return resp;
     }
-    let last_is_tool = messages
-        .last()
-        .and_then(|m| m.get("role"))
-        .and_then(Value::as_str)
-        == Some("tool");
+    let answered = messages.iter().any(|m| m["role"] == "tool");
     let tool = body
         .pointer("/tools/0/function/name")
         .and_then(Value::as_str)
-        .filter(|_| !last_is_tool)
+        .filter(|_| !answered)
         .map(str::to_string);
     let script = Script::new(&call.cfg, &last_user_text(messages), tool, body);
     let usage = json!({

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use super::{Daemon, gateway_error};
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, ErrorKind};
 
 impl Daemon {
     /// Takes the listener of sandbox `name`'s running init and serves it.
@@ -13,10 +13,10 @@ impl Daemon {
         let listener =
             tokio::task::spawn_blocking(move || sandgate_sandbox::take_listener(&control))
                 .await
-                .map_err(|e| CliError::new("internal_error", e.to_string(), "report a bug"))?
+                .map_err(|e| CliError::internal(e.to_string()))?
                 .map_err(|e| {
                     CliError::new(
-                        "sandbox_not_running",
+                        ErrorKind::SandboxNotRunning,
                         format!("cannot take the listener of sandbox `{name}`: {e}"),
                         self.state.cmd(&format!("{name} connect")),
                     )

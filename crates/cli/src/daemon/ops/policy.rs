@@ -1,14 +1,12 @@
 //! `policy list|add|remove`: a sandbox's egress policy, changed at run time through the
 //! gateway (persisted, effective on the sandbox's next connection, no other sandbox touched).
 
+use super::{Daemon, gateway_error};
+use crate::admin::proto::{PolicyChange, PolicyReply, PresetView};
+use crate::admin::reply::Reply;
+use crate::error::CliResult;
 use sandgate_gateway::SandboxInfo;
 use sandgate_gateway::egress::Preset;
-use serde_json::Value;
-
-use super::{Daemon, gateway_error, to_value};
-use crate::admin::proto::{PolicyChange, PolicyReply, PresetView};
-use crate::env;
-use crate::error::CliResult;
 
 impl Daemon {
     pub(super) fn policy_reply(&self, info: &SandboxInfo, changed: bool) -> PolicyReply {
@@ -40,7 +38,7 @@ impl Daemon {
         }
     }
 
-    pub(super) async fn policy_change(&self, name: &str, change: PolicyChange) -> CliResult<Value> {
+    pub(super) async fn policy_change(&self, name: &str, change: PolicyChange) -> CliResult<Reply> {
         let info = self.existing(name).await?;
         let mut policy = info.egress.clone();
         let changed = match change {
@@ -54,11 +52,11 @@ impl Daemon {
                 self.gw.set_egress_policy(name, policy).await.map_err(|e| {
                     gateway_error("cannot change the egress policy", &e, &self.state)
                 })?;
-            env::write_record(&self.state, &self.view(&info))?;
+            self.write_files(&self.view(&info), None, false).await?;
             info
         } else {
             info
         };
-        to_value(&self.policy_reply(&info, changed))
+        Ok(self.policy_reply(&info, changed).into())
     }
 }
