@@ -3,7 +3,7 @@
 
 use futures::StreamExt;
 
-use crate::adapters;
+use crate::adapters::{self, ChatBody};
 use crate::error::ProviderError;
 use crate::route::{Limits, Route};
 use crate::stream::{ChatStream, Frame, FrameStream, completion_id, now_secs, sse_chunks};
@@ -64,6 +64,17 @@ impl InferenceClient {
     ) -> Result<ChatResponse, ProviderError> {
         let req = prepare_chat(route, req)?;
         adapters::of(route).chat(&self.up, route, req).await
+    }
+
+    /// A non-streamed chat completion as the caller's JSON body (passed through unchanged
+    /// from OpenAI-compatible upstreams) and its usage.
+    pub(crate) async fn chat_body(
+        &self,
+        route: &Route,
+        req: ChatRequest,
+    ) -> Result<ChatBody, ProviderError> {
+        let req = prepare_chat(route, req)?;
+        adapters::of(route).chat_body(&self.up, route, req).await
     }
 
     /// A streamed chat completion as typed chunks. Errors before the upstream accepted the

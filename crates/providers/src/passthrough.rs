@@ -1,11 +1,12 @@
 //! Byte pass-through of an OpenAI-compatible upstream's SSE stream.
 //!
 //! Complete events are forwarded exactly as they arrived (a slice of the read buffer, no
-//! parse, no re-encode); only an event's framing is looked at, plus three cheap byte
-//! searches per event: `data: [DONE]` (the end; not forwarded, the service writes its own),
-//! a top-level `"error"` (parsed only then, and ended with an error), and a non-null
-//! `"finish_reason"` (a stream that ends without `[DONE]` but after a finish is complete).
-//! The final usage chunk is the one event parsed in full, to log the usage.
+//! parse, no re-encode); only the framing is looked at, plus cheap byte searches over each
+//! run of whole events: `[DONE]` (the end; not forwarded, the service writes its own), a
+//! top-level `"error"` (parsed only then, and ended with an error), a non-null
+//! `"finish_reason"` (a stream that ends without `[DONE]` but after a finish is complete) and
+//! a `"usage"` object. Only a run where one of the rare three appears is walked event by
+//! event; the final usage chunk is the one event parsed in full, to log the usage.
 //!
 //! A partial event is held back until its blank line arrives, so a failure mid-stream is
 //! always appended after whole events and the caller's SSE stays well formed.
@@ -26,6 +27,7 @@ use crate::upstream::extract_message;
 static ERROR_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"error\""));
 static FINISH_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"finish_reason\":"));
 static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\":"));
+static DONE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"[DONE]"));
 
 /// Forwards `bytes` as [`Frame::Sse`] pieces of whole events; `max_event` bounds one event.
 pub(crate) fn passthrough(
@@ -115,7 +117,27 @@ impl Scan {
             self.buf.extend_from_slice(&bytes);
             std::mem::take(&mut self.buf).freeze()
         };
-        match self.look(&data) {
+        // Events before the first rare one are passed over; from that event on (usually
+        // just the last, `[DONE]`) they are walked one by one.
+        let whole = whole_events(&data);
+        // A finish matters only to a stream that ends without `[DONE]`, so it is searched
+        // for only when this run holds no `[DONE]`.
+        let plain = match first_rare(&data[..whole]) {
+            Some(at) => whole_events(&data[..at]),
+            None => whole,
+        };
+        let seen = if plain == whole {
+            Seen::Upto(whole)
+        } else {
+            self.look(&data, plain)
+        };
+        if !matches!(seen, Seen::Done(_))
+            && !self.finished
+            && value_at(&data[..plain], &FINISH_KEY, b'"').is_some()
+        {
+            self.finished = true;
+        }
+        match seen {
             Seen::Upto(end) => {
                 self.buf.extend_from_slice(&data[end..]);
                 self.check_size()
@@ -142,7 +164,7 @@ impl Scan {
             rest.extend_from_slice(b"\n\n");
         }
         let rest = rest.freeze();
-        let tail = match self.look(&rest) {
+        let tail = match self.look(&rest, 0) {
             Seen::Done(at) => return Step::Done(non_empty(rest.slice(..at))),
             Seen::Error(e) => return Step::Fail(e),
             Seen::Upto(end) => non_empty(rest.slice(..end)),
@@ -157,11 +179,11 @@ impl Scan {
         }
     }
 
-    /// Walks the lines of `data`, checking each whole event.
-    fn look(&mut self, data: &[u8]) -> Seen {
-        let mut event_start = 0;
-        let mut line_start = 0;
-        for nl in memchr::memchr_iter(b'\n', data) {
+    /// Walks the lines of `data` from `from` (an event's start), checking each whole event.
+    fn look(&mut self, data: &[u8], from: usize) -> Seen {
+        let mut event_start = from;
+        let mut line_start = from;
+        for nl in memchr::memchr_iter(b'\n', &data[from..]).map(|nl| nl + from) {
             let line = &data[line_start..nl];
             let blank = line.is_empty() || line == b"\r";
             if blank {
@@ -212,6 +234,34 @@ impl Scan {
     }
 }
 
+/// Where the whole events at the start of `data` end: after its last blank line (the same
+/// framing as [`Scan::look`]'s walk), found walking back from the end.
+fn whole_events(data: &[u8]) -> usize {
+    let mut nl = memchr::memrchr(b'\n', data);
+    while let Some(end) = nl {
+        let prev = memchr::memrchr(b'\n', &data[..end]);
+        let line = &data[prev.map_or(0, |p| p + 1)..end];
+        if line.is_empty() || line == b"\r" {
+            return end + 1;
+        }
+        nl = prev;
+    }
+    0
+}
+
+/// The first offset in the whole events `run` of something [`Scan::check`] must see: a
+/// `[DONE]`, an `"error"` key or a `"usage"` object.
+fn first_rare(run: &[u8]) -> Option<usize> {
+    [
+        DONE_KEY.find(run),
+        ERROR_KEY.find(run),
+        value_at(run, &USAGE_KEY, b'{'),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+}
+
 /// The usage of a usage chunk among whole `events` (one byte search when there is none).
 pub(crate) fn usage_in(events: &[u8]) -> Option<Usage> {
     USAGE_KEY.find(events)?;
@@ -256,8 +306,13 @@ fn data_of(event: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 
 /// Whether a key found by `key` is followed (after blanks) by `first`.
 fn value_starts(event: &[u8], key: &Finder<'_>, first: u8) -> bool {
-    key.find_iter(event).any(|at| {
-        event[at + key.needle().len()..]
+    value_at(event, key, first).is_some()
+}
+
+/// The first offset of a key found by `key` whose value starts with `first`.
+fn value_at(data: &[u8], key: &Finder<'_>, first: u8) -> Option<usize> {
+    key.find_iter(data).find(|at| {
+        data[at + key.needle().len()..]
             .iter()
             .find(|b| !b.is_ascii_whitespace())
             == Some(&first)
@@ -336,6 +391,35 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_usage_chunk_among_ordinary_events_is_read() {
+        let usage = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":3,\"total_tokens\":5}}\n\n";
+        let all = format!("{A}{FIN}{usage}data: [DONE]\n\n");
+        let mut scan = Scan {
+            inner: Box::pin(futures::stream::empty()),
+            buf: BytesMut::new(),
+            provider: ProviderKind::OpenAiApi,
+            max_event: 1000,
+            finished: false,
+            usage: None,
+            ended: false,
+        };
+        match scan.feed(Bytes::from(all)) {
+            Step::Done(Some(out)) => assert_eq!(out, format!("{A}{FIN}{usage}")),
+            _ => panic!("not done"),
+        }
+        assert_eq!(scan.usage.map(|u| u.completion_tokens), Some(3));
+    }
+
+    #[test]
+    fn whole_events_end_after_the_last_blank_line() {
+        assert_eq!(whole_events(b"data: a\n\ndata: b"), 9);
+        assert_eq!(whole_events(b"data: a\r\n\r\ndata: b\n"), 11);
+        assert_eq!(whole_events(b"\ndata: b"), 1);
+        assert_eq!(whole_events(b"data: b"), 0);
+        assert_eq!(whole_events(b"data: a\n\ndata: b\n\ndata: c\n"), 18);
     }
 
     #[test]

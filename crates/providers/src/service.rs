@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::request::Parts;
-use http::{HeaderMap, Method, Request, Uri, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
@@ -193,11 +193,12 @@ async fn chat(
             let frames = client.frames(&route, req).await?;
             Ok(crate::sse::response(crate::observe::frames(frames, obs)))
         } else {
-            let resp = client.chat(&route, req).await?;
-            if let (Some(Observer(o)), Some(u)) = (&obs, &resp.usage) {
+            let answer = client.chat_body(&route, req).await?;
+            if let (Some(Observer(o)), Some(u)) = (&obs, &answer.usage) {
                 o.usage(u);
             }
-            Ok(Json(resp).into_response())
+            let json = HeaderValue::from_static("application/json");
+            Ok(([(header::CONTENT_TYPE, json)], answer.json).into_response())
         }
     };
     result

@@ -2,7 +2,8 @@
 //! after the stream began → one OpenAI error event, then `data: [DONE]`.
 //!
 //! Whatever is ready is written together (up to [`COALESCE`] bytes), so a burst of small
-//! chunks leaves as one write; a lone pass-through frame is handed on without a copy.
+//! chunks leaves as one write. Pass-through frames are never copied: each is handed on as it
+//! is, and hyper gathers the pieces that are ready into one vectored write.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -24,6 +25,7 @@ const COALESCE: usize = 16 * 1024;
 pub(crate) fn response(frames: FrameStream) -> Response<Body> {
     let body = SseBody {
         frames,
+        held: None,
         done: false,
     };
     event_stream(Body::from_stream(body))
@@ -43,6 +45,8 @@ pub(crate) fn event_stream(body: Body) -> Response<Body> {
 
 struct SseBody {
     frames: FrameStream,
+    /// Bytes that arrived behind a pass-through frame, handed on by the next poll.
+    held: Option<Bytes>,
     done: bool,
 }
 
@@ -66,12 +70,18 @@ impl Batch {
         &mut self.buf
     }
 
-    fn bytes(&mut self, b: Bytes) {
-        if self.first.is_none() && self.buf.is_empty() {
+    /// Adds `b`; gives it back when it should rather follow as a piece of its own (after a
+    /// pass-through frame, which is not copied).
+    fn bytes(&mut self, b: Bytes) -> Option<Bytes> {
+        if self.first.is_some() {
+            return Some(b);
+        }
+        if self.buf.is_empty() {
             self.first = Some(b);
         } else {
-            self.buf().extend_from_slice(&b);
+            self.buf.extend_from_slice(&b);
         }
+        None
     }
 
     /// `data: <json>\n\n`. JSON never contains a raw newline, so an upstream cannot forge
@@ -98,13 +108,16 @@ impl Stream for SseBody {
     type Item = Result<Bytes, Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(b) = self.held.take() {
+            return Poll::Ready(Some(Ok(b)));
+        }
         if self.done {
             return Poll::Ready(None);
         }
         let mut batch = Batch::default();
-        while batch.len() < COALESCE {
+        while batch.len() < COALESCE && self.held.is_none() {
             match self.frames.poll_next_unpin(cx) {
-                Poll::Ready(Some(Ok(Frame::Sse(b)))) => batch.bytes(b),
+                Poll::Ready(Some(Ok(Frame::Sse(b)))) => self.held = batch.bytes(b),
                 Poll::Ready(Some(Ok(Frame::Chunk(c)))) => batch.event(&c),
                 Poll::Ready(Some(Err(err))) => {
                     tracing::warn!(error = %err, "inference stream failed after it began");
@@ -114,7 +127,7 @@ impl Stream for SseBody {
                     break;
                 }
                 Poll::Ready(None) => {
-                    batch.bytes(Bytes::from_static(DONE_FRAME));
+                    self.held = batch.bytes(Bytes::from_static(DONE_FRAME));
                     self.done = true;
                     break;
                 }

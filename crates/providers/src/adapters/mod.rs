@@ -37,6 +37,23 @@ pub(crate) trait Adapter: Sync {
         req: ChatRequest,
     ) -> Result<ChatResponse, ProviderError>;
 
+    /// A buffered chat completion as the caller's JSON body; by default the typed answer of
+    /// [`Adapter::chat`], encoded.
+    async fn chat_body(
+        &self,
+        up: &Upstream,
+        route: &Route,
+        req: ChatRequest,
+    ) -> Result<ChatBody, ProviderError> {
+        let resp = self.chat(up, route, req).await?;
+        let body = serde_json::to_vec(&resp)
+            .map_err(|e| ProviderError::Internal(format!("encoding the answer: {e}")))?;
+        Ok(ChatBody {
+            json: body.into(),
+            usage: resp.usage,
+        })
+    }
+
     /// A streamed chat completion, once the upstream accepted it.
     async fn chat_stream(
         &self,
@@ -57,6 +74,13 @@ pub(crate) trait Adapter: Sync {
     ) -> Result<EmbeddingsResponse, ProviderError> {
         Err(ProviderError::NoEmbeddings(route.kind))
     }
+}
+
+/// A buffered chat completion ready to send: the OpenAI JSON body and the usage it reports.
+#[derive(Debug)]
+pub(crate) struct ChatBody {
+    pub json: bytes::Bytes,
+    pub usage: Option<Usage>,
 }
 
 /// The adapter serving `route`.

@@ -1,21 +1,22 @@
 //! OpenAI-compatible upstreams (OpenAI, NVIDIA, vLLM, any compatible endpoint).
 //!
-//! The request is passed through, unknown fields included (its model already forced);
-//! buffered answers are decoded into the OpenAI types, streams are passed through byte for
-//! byte ([`crate::passthrough`]).
+//! The request is passed through, unknown fields included (its model already forced).
+//! Answers are passed through byte for byte: a buffered one after a check of its shape (the
+//! typed [`Adapter::chat`] decodes it for typed callers), streams by [`crate::passthrough`].
 
 use async_trait::async_trait;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
-use super::Adapter;
+use super::{Adapter, ChatBody};
 use crate::error::ProviderError;
 use crate::passthrough::passthrough;
 use crate::route::Route;
 use crate::stream::FrameStream;
 use crate::types::{
-    ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, ModelList, ModelObject,
+    ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, ModelList, ModelObject, Usage,
 };
-use crate::upstream::Upstream;
+use crate::upstream::{Upstream, decode};
 
 /// The OpenAI chat-completions adapter.
 #[derive(Debug)]
@@ -36,18 +37,59 @@ struct WireModel {
     created: Option<u64>,
 }
 
+/// The fields a [`ChatResponse`] requires, checked without decoding them, and the usage.
+#[derive(Deserialize)]
+struct Completion {
+    #[serde(rename = "id")]
+    _id: IgnoredAny,
+    #[serde(rename = "object")]
+    _object: IgnoredAny,
+    #[serde(rename = "created")]
+    _created: IgnoredAny,
+    #[serde(rename = "model")]
+    _model: IgnoredAny,
+    #[serde(rename = "choices")]
+    _choices: IgnoredAny,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+/// `POST /chat/completions`, buffered: the upstream's body as it came.
+async fn complete(
+    up: &Upstream,
+    route: &Route,
+    mut req: ChatRequest,
+) -> Result<bytes::Bytes, ProviderError> {
+    req.stream = None;
+    req.stream_options = None;
+    let url = Upstream::url(route, "/chat/completions")?;
+    up.post_raw(route, &url, &req).await
+}
+
 #[async_trait]
 impl Adapter for OpenAi {
     async fn chat(
         &self,
         up: &Upstream,
         route: &Route,
-        mut req: ChatRequest,
+        req: ChatRequest,
     ) -> Result<ChatResponse, ProviderError> {
-        req.stream = None;
-        req.stream_options = None;
-        let url = Upstream::url(route, "/chat/completions")?;
-        up.post_json(route, &url, &req).await
+        let body = complete(up, route, req).await?;
+        decode(route, &body)
+    }
+
+    async fn chat_body(
+        &self,
+        up: &Upstream,
+        route: &Route,
+        req: ChatRequest,
+    ) -> Result<ChatBody, ProviderError> {
+        let json = complete(up, route, req).await?;
+        let shape: Completion = decode(route, &json)?;
+        Ok(ChatBody {
+            json,
+            usage: shape.usage,
+        })
     }
 
     async fn chat_stream(
