@@ -367,8 +367,14 @@ fn connect_gives_a_pty_inside_the_sandbox_with_job_control() {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let mut child = std::process::Command::new("script")
-        .args(["-qefc", &line, "/dev/null"])
+    // Launched with SIGINT ignored, as a CLI started in the background by a script is: the
+    // sandbox's programs must still get Ctrl-C (ignored dispositions survive exec).
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "trap '' INT; exec script -qefc \"$0\" /dev/null",
+            &line,
+        ])
         .env("SHELL", "/bin/sh")
         .env("TERM", "xterm")
         .stdin(Stdio::piped())

@@ -185,6 +185,7 @@ pub(crate) fn start(
     // syscalls that confine the child and returns errors (std reports them from `spawn`).
     unsafe {
         cmd.pre_exec(move || {
+            crate::sig::reset_dispositions();
             rustix::process::setsid()?;
             if is_pty {
                 rustix::process::ioctl_tiocsctty(io::stdin())?;

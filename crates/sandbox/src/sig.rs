@@ -62,3 +62,22 @@ pub fn restore_default_sigpipe() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
+
+/// Resets every signal the caller may have ignored back to its default action. Ignored
+/// dispositions survive `fork` and `exec` (a CLI started in the background by a
+/// non-interactive shell has SIGINT and SIGQUIT ignored), and a shell started with SIGINT
+/// ignored keeps it ignored for every job, so Ctrl-C would never reach a sandbox's programs.
+/// Handlers need no reset (`exec` drops them), and the signal mask is cleared by `Command`.
+/// Async-signal-safe: only `signal(2)` calls, for use between `fork` and `exec`.
+pub(crate) fn reset_dispositions() {
+    for s in 1..=libc::SIGRTMAX() {
+        if s == libc::SIGKILL || s == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: setting a disposition to SIG_DFL installs no handler code; numbers the
+        // kernel refuses (the C library's reserved realtime signals) just fail with EINVAL.
+        unsafe {
+            libc::signal(s, libc::SIG_DFL);
+        }
+    }
+}
