@@ -21,7 +21,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::body_timeout::{ProgressBody, Stalled};
@@ -135,7 +137,10 @@ async fn accept_loop(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read);
-    let mut conns = JoinSet::new();
+    // Connection tasks are tracked, not joined one by one: reaping each finished connection
+    // would wake this loop once per connection.
+    let conns = TaskTracker::new();
+    let abort = CancellationToken::new();
     let mut backoff = Backoff::accept();
     let mut accept_warn = LogLimiter::new(WARN_INTERVAL);
     let mut cap_warn = LogLimiter::new(WARN_INTERVAL);
@@ -185,23 +190,30 @@ async fn accept_loop(
                 };
                 let _ = stream.set_nodelay(true);
                 let io = TrackedIo::new(stream, slot);
-                conns.spawn(serve_conn(io, builder.clone(), app.clone(), peer, limits.clone(), stop_rx.clone()));
+                let conn = serve_conn(io, builder.clone(), app.clone(), peer, limits.clone(), stop_rx.clone());
+                let abort = abort.clone();
+                conns.spawn(async move {
+                    tokio::select! {
+                        () = conn => {}
+                        () = abort.cancelled() => {}
+                    }
+                });
             }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
             _ = stop_rx.changed() => break,
         }
     }
     drop(listener);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while conns.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
+    conns.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, conns.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             ?addr,
             "graceful shutdown timed out; closing remaining connections"
         );
-        conns.shutdown().await;
+        abort.cancel();
+        conns.wait().await;
     }
 }
 
