@@ -54,22 +54,18 @@ fn main() {
         });
         return;
     }
-    if let Some(i) = args.iter().position(|a| a == "--handshakes") {
-        let n = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(200);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(handshakes_only(n));
-        return;
-    }
-    let quick = args.iter().any(|a| a == "--quick");
+    // The load generator's runtime: two workers, like the machine's two cores.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    if let Some(i) = args.iter().position(|a| a == "--handshakes") {
+        let n = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(200);
+        rt.block_on(handshakes_only(n));
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
     rt.block_on(run(quick));
 }
 

@@ -38,11 +38,6 @@ impl FdReserve {
             self.file = File::open("/dev/null").ok();
         }
     }
-
-    /// Whether the reserve is held.
-    pub fn is_held(&self) -> bool {
-        self.file.is_some()
-    }
 }
 
 /// Whether `err` means the process (EMFILE) or the system (ENFILE) is out of descriptors.
@@ -60,11 +55,10 @@ mod tests {
     #[test]
     fn release_and_refill() {
         let mut r = FdReserve::new();
-        assert!(r.is_held());
         assert!(r.release());
         assert!(!r.release());
         r.refill();
-        assert!(r.is_held());
+        assert!(r.release());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::adapters::{anthropic, gemini, ollama};
 use crate::error::ProviderError;
 use crate::kind::ProviderKind;
 use crate::passthrough::passthrough;
+use crate::service::parse_json;
 use crate::stream::{ByteStream, Frame, FrameStream};
 use crate::types::ChatRequest;
 
@@ -43,12 +44,12 @@ impl Wire {
 
 /// Parses `body` as a `POST /v1/responses` request and translates it to a chat request.
 pub fn responses_request(body: &[u8]) -> bool {
-    crate::responses::chat_of(body).is_ok()
+    parse_json(body).and_then(crate::responses::to_chat).is_ok()
 }
 
 /// Parses `body` as a `POST /v1/messages` request and translates it to a chat request.
 pub fn messages_request(body: &[u8]) -> bool {
-    crate::messages::chat_of(body).is_ok()
+    parse_json(body).and_then(crate::messages::to_chat).is_ok()
 }
 
 /// Feeds `pieces` (one upstream body, split as the network might) through the translator of

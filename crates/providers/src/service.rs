@@ -291,6 +291,11 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
             ));
         }
     };
-    serde_json::from_slice(&bytes)
+    parse_json(&bytes)
+}
+
+/// A whole request body as JSON of type `T`; malformed bodies are `invalid_request`.
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProviderError> {
+    serde_json::from_slice(bytes)
         .map_err(|e| ProviderError::InvalidRequest(format!("malformed JSON body: {e}")))
 }

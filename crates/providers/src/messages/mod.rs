@@ -83,16 +83,7 @@ fn text_of(content: Option<StrOr<Block>>, what: &str) -> Result<String, Provider
 }
 
 /// The chat request an Anthropic Messages request means.
-/// A request body parsed as the service parses it and translated to a chat request (the
-/// fuzz targets' entry, `crate::fuzzing`).
-#[cfg(feature = "fuzzing")]
-pub(crate) fn chat_of(body: &[u8]) -> Result<ChatRequest, ProviderError> {
-    let req: MessagesRequest = serde_json::from_slice(body)
-        .map_err(|e| ProviderError::InvalidRequest(format!("malformed JSON body: {e}")))?;
-    to_chat(req)
-}
-
-fn to_chat(req: MessagesRequest) -> Result<ChatRequest, ProviderError> {
+pub(crate) fn to_chat(req: MessagesRequest) -> Result<ChatRequest, ProviderError> {
     for (key, value) in &req.extra {
         if !IGNORABLE.contains(&key.as_str()) && !is_empty_value(value) {
             return Err(unsupported(format!("parameter `{key}`")));

@@ -60,16 +60,7 @@ fn unsupported(what: impl Into<String>) -> ProviderError {
 }
 
 /// The chat request a Responses request means.
-/// A request body parsed as the service parses it and translated to a chat request (the
-/// fuzz targets' entry, `crate::fuzzing`).
-#[cfg(feature = "fuzzing")]
-pub(crate) fn chat_of(body: &[u8]) -> Result<ChatRequest, ProviderError> {
-    let req: CreateResponse = serde_json::from_slice(body)
-        .map_err(|e| ProviderError::InvalidRequest(format!("malformed JSON body: {e}")))?;
-    to_chat(req)
-}
-
-fn to_chat(req: CreateResponse) -> Result<ChatRequest, ProviderError> {
+pub(crate) fn to_chat(req: CreateResponse) -> Result<ChatRequest, ProviderError> {
     for (key, value) in &req.extra {
         if !IGNORABLE.contains(&key.as_str()) && !crate::adapters::mapping::is_empty_value(value) {
             return Err(unsupported(format!("parameter `{key}`")));
