@@ -258,19 +258,17 @@ async fn send_direct(
     req: http::Request<Bytes>,
 ) -> Result<Answer, ProviderError> {
     let (mut parts, body) = req.into_parts();
-    let uri = std::mem::take(&mut parts.uri);
     let invalid =
         || ProviderError::InvalidRoute(format!("cannot build request for the {kind} route"));
-    let origin = h1::Origin::of(&uri).ok_or_else(invalid)?;
-    let authority = uri.authority().ok_or_else(invalid)?;
+    let origin = h1::Origin::of(&parts.uri).ok_or_else(invalid)?;
+    let authority = parts.uri.authority().ok_or_else(invalid)?;
     let host = HeaderValue::from_str(authority.as_str()).map_err(|_| invalid())?;
     parts.headers.insert(header::HOST, host);
-    parts.uri = uri.path_and_query().map_or_else(
-        || http::Uri::from_static("/"),
-        |pq| pq.as_str().parse().unwrap_or_default(),
-    );
-    let req = http::Request::from_parts(parts, http_body_util::Full::new(body));
-    let (head, body) = conn.send(origin, req).await.map_err(|e| {
+    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let sent = conn
+        .send(origin, &parts.method, path, &parts.headers, &body)
+        .await;
+    let (status, headers, body) = sent.map_err(|e| {
         tracing::debug!(provider = %kind, error = %e, "upstream request failed");
         match e {
             h1::SendError::ConnectTimeout => ProviderError::Timeout(kind),
@@ -278,18 +276,24 @@ async fn send_direct(
                 provider: kind,
                 detail: "connection refused or failed".to_string(),
             },
-            h1::SendError::Http(_) => ProviderError::Unreachable {
+            h1::SendError::Io(_) | h1::SendError::Closed => ProviderError::Unreachable {
                 provider: kind,
                 detail: "request failed before a response arrived".to_string(),
             },
+            h1::SendError::Wire(e) => ProviderError::protocol(kind, e.to_string()),
         }
     })?;
     let body = body.map(move |r| {
-        r.map_err(|_| ProviderError::protocol(kind, "upstream connection broke off mid-response"))
+        r.map_err(|e| match e {
+            h1::BodyError::Wire(e @ h1::WireError::Chunk(_)) => {
+                ProviderError::protocol(kind, e.to_string())
+            }
+            _ => ProviderError::protocol(kind, "upstream connection broke off mid-response"),
+        })
     });
     Ok(Answer {
-        status: head.status.as_u16(),
-        headers: head.headers,
+        status: status.as_u16(),
+        headers,
         body: Box::pin(body),
     })
 }
