@@ -2,11 +2,11 @@
 //! this sandbox's current route.
 //!
 //! Two entrances share one router (the providers' [`InferenceService::router`], where the
-//! path is matched): the direct API on the port, behind a layer that checks the sandbox
-//! token (`Authorization: Bearer …`) once, and the `inference.local` TLS tunnel of the
-//! CONNECT proxy, where the sandbox is known by the port it connected to. Either layer puts
-//! the sandbox's route on the request. The caller's credentials are never forwarded: the
-//! route's own credential is injected upstream.
+//! path is matched) behind one layer ([`entrance`]): the direct API on the port, where the
+//! sandbox token (`Authorization: Bearer …`) is checked once, and the `inference.local` TLS
+//! tunnel of the CONNECT proxy, where the sandbox is known by the port it connected to.
+//! The layer counts and times the request and puts the sandbox's route on it. The caller's
+//! credentials are never forwarded: the route's own credential is injected upstream.
 
 use std::sync::Arc;
 
@@ -27,19 +27,37 @@ use observed::observed;
 pub fn direct_router(ctx: Arc<SandboxCtx>, service: InferenceService) -> Router {
     service
         .router()
-        .layer(from_fn_with_state(ctx.clone(), require_token))
-        .layer(from_fn_with_state((ctx, Surface::V1), observed))
+        .layer(from_fn_with_state((ctx, Surface::V1), entrance))
 }
 
 /// Everything inside the `inference.local` tunnel (the port identifies the sandbox).
 pub fn tunnel_router(ctx: Arc<SandboxCtx>, service: InferenceService) -> Router {
     service
         .router()
-        .layer(from_fn_with_state(ctx.clone(), bind_route))
-        .layer(from_fn_with_state((ctx, Surface::Tunnel), observed))
+        .layer(from_fn_with_state((ctx, Surface::Tunnel), entrance))
 }
 
-async fn require_token(State(ctx): State<Arc<SandboxCtx>>, req: Request, next: Next) -> Response {
+/// The one layer in front of the providers' router: every request is counted and timed;
+/// on the direct API its sandbox token is checked; then the sandbox's route goes on it.
+async fn entrance(
+    State((ctx, surface)): State<(Arc<SandboxCtx>, Surface)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let inner = |mut req: Request| async {
+        if surface == Surface::V1
+            && let Err(refused) = check_token(&ctx, &req)
+        {
+            return refused;
+        }
+        req.extensions_mut().insert(ctx.route());
+        next.run(req).await
+    };
+    observed(&ctx, surface, req, inner).await
+}
+
+/// The direct API's sandbox token (`Authorization: Bearer …`), compared in constant time.
+fn check_token(ctx: &SandboxCtx, req: &Request) -> Result<(), Response> {
     let presented = req
         .headers()
         .get(http::header::AUTHORIZATION)
@@ -50,26 +68,21 @@ async fn require_token(State(ctx): State<Arc<SandboxCtx>>, req: Request, next: N
         })
         .map(str::trim);
     match presented {
-        None => error(
+        None => Err(error(
             StatusCode::UNAUTHORIZED,
             "missing sandbox token: send `Authorization: Bearer <OPENCLAW_GATEWAY_TOKEN>`",
             "missing_token",
-        ),
-        Some(t) if !ctx.token_matches(t) => error(
+        )),
+        Some(t) if !ctx.token_matches(t) => Err(error(
             StatusCode::UNAUTHORIZED,
             &format!(
                 "invalid token for sandbox {}: use this sandbox's token (see `sandgate {} connect`)",
                 ctx.name, ctx.name
             ),
             "invalid_token",
-        ),
-        Some(_) => bind_route(State(ctx), req, next).await,
+        )),
+        Some(_) => Ok(()),
     }
-}
-
-async fn bind_route(State(ctx): State<Arc<SandboxCtx>>, mut req: Request, next: Next) -> Response {
-    req.extensions_mut().insert(ctx.route());
-    next.run(req).await
 }
 
 /// An OpenAI-style error response, rendered by the providers' one renderer.

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::Response;
 use http_body_util::{BodyExt, Limited};
 use sandgate_providers::{InferenceObserver, Observer, Usage};
@@ -39,12 +38,17 @@ impl InferenceObserver for Watch {
     }
 }
 
-/// Counts and times one inference request of `ctx` on `surface`.
-pub(super) async fn observed(
-    State((ctx, surface)): State<(Arc<SandboxCtx>, Surface)>,
+/// Counts and times one inference request of `ctx` on `surface`, served by `inner`.
+pub(super) async fn observed<F, Fut>(
+    ctx: &SandboxCtx,
+    surface: Surface,
     mut req: Request,
-    next: Next,
-) -> Response {
+    inner: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let started = Instant::now();
     let metrics = ctx.shared.metrics.clone();
     let watch = Watch {
@@ -55,7 +59,7 @@ pub(super) async fn observed(
     };
     req.extensions_mut().insert(Observer(Arc::new(watch)));
     let path = req.uri().path().to_owned();
-    let resp = next.run(req).await;
+    let resp = inner(req).await;
     let status = resp.status();
     metrics.latency(&ctx.name, surface, started.elapsed().as_secs_f64());
     metrics.request(&ctx.name, surface, status.as_u16());
