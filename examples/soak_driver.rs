@@ -219,7 +219,15 @@ async fn main() -> anyhow::Result<()> {
     }
     let (warm_usage, end_usage) = (samples[1], samples[samples.len() - 1]);
     while tasks.join_next().await.is_some() {}
-    let drained = usage(a.pid);
+    // The daemon closes its side of each connection once it reads the client's close; give
+    // it up to 10 s to get back to its starting descriptors, and report how long it took.
+    let drain_start = Instant::now();
+    let mut drained = usage(a.pid);
+    while drained.1 > start_usage.1 && drain_start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drained = usage(a.pid);
+    }
+    let drain_secs = drain_start.elapsed().as_secs_f64();
     let mut lat = std::mem::take(&mut *stats.latencies_us.lock().await);
     lat.sort_unstable();
     let pct = |p: f64| {
@@ -246,7 +254,7 @@ async fn main() -> anyhow::Result<()> {
                    "afterDrain": drained.0, "growthAfterWarmupPct": growth(warm_usage.0, end_usage.0),
                    "underLoad": samples.iter().map(|u| u.0).collect::<Vec<_>>()},
         "fds": {"start": start_usage.1, "afterWarmup": warm_usage.1, "endUnderLoad": end_usage.1,
-                "afterDrain": drained.1, "growthAfterWarmupPct": growth(warm_usage.1 as u64, end_usage.1 as u64),
+                "afterDrain": drained.1, "drainSecs": drain_secs, "growthAfterWarmupPct": growth(warm_usage.1 as u64, end_usage.1 as u64),
                 "underLoad": samples.iter().map(|u| u.1).collect::<Vec<_>>()},
     });
     println!("{report:#}");

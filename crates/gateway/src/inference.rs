@@ -46,7 +46,7 @@ async fn entrance(
 ) -> Response {
     let inner = |mut req: Request| async {
         if surface == Surface::V1
-            && let Err(refused) = check_token(&ctx, &req)
+            && let Some(refused) = token_refusal(&ctx, &req)
         {
             return refused;
         }
@@ -56,8 +56,9 @@ async fn entrance(
     observed(&ctx, surface, req, inner).await
 }
 
-/// The direct API's sandbox token (`Authorization: Bearer …`), compared in constant time.
-fn check_token(ctx: &SandboxCtx, req: &Request) -> Result<(), Response> {
+/// Why the direct API refuses `req`'s sandbox token (`Authorization: Bearer …`, compared in
+/// constant time), if it does.
+fn token_refusal(ctx: &SandboxCtx, req: &Request) -> Option<Response> {
     let presented = req
         .headers()
         .get(http::header::AUTHORIZATION)
@@ -68,12 +69,12 @@ fn check_token(ctx: &SandboxCtx, req: &Request) -> Result<(), Response> {
         })
         .map(str::trim);
     match presented {
-        None => Err(error(
+        None => Some(error(
             StatusCode::UNAUTHORIZED,
             "missing sandbox token: send `Authorization: Bearer <OPENCLAW_GATEWAY_TOKEN>`",
             "missing_token",
         )),
-        Some(t) if !ctx.token_matches(t) => Err(error(
+        Some(t) if !ctx.token_matches(t) => Some(error(
             StatusCode::UNAUTHORIZED,
             &format!(
                 "invalid token for sandbox {}: use this sandbox's token (see `sandgate {} connect`)",
@@ -81,7 +82,7 @@ fn check_token(ctx: &SandboxCtx, req: &Request) -> Result<(), Response> {
             ),
             "invalid_token",
         )),
-        Some(_) => Ok(()),
+        Some(_) => None,
     }
 }
 
