@@ -68,6 +68,7 @@ pub(crate) fn encode_request(
 #[derive(Debug)]
 pub(crate) struct Head {
     pub(crate) status: StatusCode,
+    /// Only the headers in [`KEPT`].
     pub(crate) headers: HeaderMap,
     /// How the body is delimited.
     pub(crate) framing: Framing,
@@ -109,23 +110,17 @@ pub(crate) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> 
         let code = resp.code.ok_or(WireError::Head("no status"))?;
         let status = StatusCode::from_u16(code).map_err(|_| WireError::Head("bad status"))?;
         let http10 = resp.version == Some(0);
-        let mut headers = HeaderMap::with_capacity(resp.headers.len());
-        for h in resp.headers.iter() {
-            let name = HeaderName::from_bytes(h.name.as_bytes())
-                .map_err(|_| WireError::Head("bad header name"))?;
-            let value = HeaderValue::from_bytes(h.value)
-                .map_err(|_| WireError::Head("bad header value"))?;
-            headers.append(name, value);
-        }
-        buf.advance(len);
         if status.is_informational() {
             if status == StatusCode::SWITCHING_PROTOCOLS {
                 return Err(WireError::Head("unexpected protocol switch"));
             }
+            buf.advance(len);
             continue;
         }
-        let framing = framing(status, &headers)?;
-        let keep_alive = keep_alive(http10, &headers) && framing != Framing::Close;
+        let framing = framing(status, resp.headers)?;
+        let keep_alive = keep_alive(http10, resp.headers) && framing != Framing::Close;
+        let headers = kept_headers(resp.headers)?;
+        buf.advance(len);
         return Ok(Some(Head {
             status,
             headers,
@@ -135,20 +130,44 @@ pub(crate) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> 
     }
 }
 
-fn framing(status: StatusCode, headers: &HeaderMap) -> Result<Framing, WireError> {
+/// The answer headers callers read; the others are dropped unparsed.
+const KEPT: [HeaderName; 3] = [
+    header::CONTENT_LENGTH,
+    header::CONTENT_TYPE,
+    header::RETRY_AFTER,
+];
+
+fn kept_headers(raw: &[httparse::Header<'_>]) -> Result<HeaderMap, WireError> {
+    let mut headers = HeaderMap::new();
+    for h in raw {
+        if let Some(name) = KEPT
+            .iter()
+            .find(|k| h.name.eq_ignore_ascii_case(k.as_str()))
+        {
+            let value = HeaderValue::from_bytes(h.value)
+                .map_err(|_| WireError::Head("bad header value"))?;
+            headers.append(name.clone(), value);
+        }
+    }
+    Ok(headers)
+}
+
+/// The values of every header named `name`.
+fn values<'a>(
+    raw: &'a [httparse::Header<'_>],
+    name: &'a HeaderName,
+) -> impl DoubleEndedIterator<Item = &'a [u8]> {
+    raw.iter()
+        .filter(move |h| h.name.eq_ignore_ascii_case(name.as_str()))
+        .map(|h| h.value)
+}
+
+fn framing(status: StatusCode, raw: &[httparse::Header<'_>]) -> Result<Framing, WireError> {
     if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok(Framing::Empty);
     }
-    if let Some(te) = headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .next_back()
-    {
-        let last = te
-            .as_bytes()
-            .rsplit(|&b| b == b',')
-            .next()
-            .unwrap_or_default();
+    if let Some(te) = values(raw, &header::TRANSFER_ENCODING).next_back() {
+        let last = te.rsplit(|&b| b == b',').next().unwrap_or_default();
         return Ok(if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
             Framing::Chunked
         } else {
@@ -156,8 +175,8 @@ fn framing(status: StatusCode, headers: &HeaderMap) -> Result<Framing, WireError
         });
     }
     let mut length: Option<u64> = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
+    for value in values(raw, &header::CONTENT_LENGTH) {
+        for part in value.split(|&b| b == b',') {
             let part = part.trim_ascii();
             if part.is_empty() || !part.iter().all(u8::is_ascii_digit) || part.len() > 19 {
                 return Err(WireError::ContentLength);
@@ -175,10 +194,10 @@ fn framing(status: StatusCode, headers: &HeaderMap) -> Result<Framing, WireError
     Ok(length.map_or(Framing::Close, Framing::Length))
 }
 
-fn keep_alive(http10: bool, headers: &HeaderMap) -> bool {
+fn keep_alive(http10: bool, raw: &[httparse::Header<'_>]) -> bool {
     let mut close = http10;
-    for value in headers.get_all(header::CONNECTION) {
-        for token in value.as_bytes().split(|&b| b == b',') {
+    for value in values(raw, &header::CONNECTION) {
+        for token in value.split(|&b| b == b',') {
             let token = token.trim_ascii();
             if token.eq_ignore_ascii_case(b"close") {
                 return false;
