@@ -418,8 +418,8 @@ mod tests {
         // the key first (sorted) and that did not parse back.
         for text in [
             r#"{"type":"res","id":"a","ok":true,"payload":{"x":189,"$serde_json::private::RawValue":2}}"#,
-            r#"{"type":"req","id":"a","method":"m","params":[{"x":{"\u0024serde_json::private::RawValue":"1"}}]}"#,
-            r#"{"type":"event","event":"e","payload":{"a":[1,{"$serde_json::private::RawValue":null,"b":1}]}}"#,
+            r#"{"type":"req","id":"a","method":"m","params":[{"x":{"a":1,"\u0024serde_json::private::RawValue":"1"}}]}"#,
+            r#"{"type":"event","event":"e","payload":{"a":[1,{"b":1,"$serde_json::private::RawValue":null}]}}"#,
         ] {
             assert_eq!(
                 Frame::parse(text).unwrap_err(),
@@ -427,6 +427,12 @@ mod tests {
                 "{text}"
             );
         }
+        // First in its object, the key is serde_json's own when its `raw_value` feature is on
+        // (axum turns it on in the workspace): a value that is no JSON text is refused either
+        // way (ReservedKey without the feature, Invalid with it).
+        let first =
+            r#"{"type":"event","event":"e","payload":{"$serde_json::private::RawValue":null}}"#;
+        assert!(Frame::parse(first).is_err());
         let fine = r#"{"type":"res","id":"a","ok":true,"payload":{"x":1,"$other":2}}"#;
         let back = Frame::parse(fine).unwrap().to_json();
         assert!(Frame::parse(&back).is_ok());
