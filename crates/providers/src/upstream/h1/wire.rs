@@ -118,8 +118,22 @@ pub(crate) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> 
             continue;
         }
         let framing = framing(status, resp.headers)?;
-        let keep_alive = keep_alive(http10, resp.headers) && framing != Framing::Close;
-        let headers = kept_headers(resp.headers)?;
+        // A Transfer-Encoding answer with a Content-Length too, or from HTTP/1.0, may be
+        // framed differently than it looks: read it, then close (RFC 9112 §6.1, §6.3).
+        let encoded = values(resp.headers, &header::TRANSFER_ENCODING)
+            .next()
+            .is_some();
+        let suspect = encoded
+            && (http10
+                || values(resp.headers, &header::CONTENT_LENGTH)
+                    .next()
+                    .is_some());
+        let keep_alive = keep_alive(http10, resp.headers) && framing != Framing::Close && !suspect;
+        let mut headers = kept_headers(resp.headers)?;
+        if encoded {
+            // Transfer-Encoding overrides it; a stale Content-Length must not cap the body.
+            headers.remove(header::CONTENT_LENGTH);
+        }
         buf.advance(len);
         return Ok(Some(Head {
             status,

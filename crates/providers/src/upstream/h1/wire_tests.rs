@@ -85,6 +85,27 @@ fn heads_choose_framing_and_reuse() {
 }
 
 #[test]
+fn transfer_encoding_with_a_length_or_from_http10_is_read_then_closed() {
+    let h = head("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 999999\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.framing, Framing::Chunked);
+    assert!(!h.keep_alive);
+    assert!(
+        h.headers.get(header::CONTENT_LENGTH).is_none(),
+        "the stale length is dropped"
+    );
+    let h = head("HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, false));
+    let h = head("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, true));
+}
+
+#[test]
 fn interim_answers_are_skipped_and_partial_heads_wait() {
     let mut buf = BytesMut::from(
         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
