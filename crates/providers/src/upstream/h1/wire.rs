@@ -145,11 +145,7 @@ pub(crate) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> 
 }
 
 /// The answer headers callers read; the others are dropped unparsed.
-const KEPT: [HeaderName; 3] = [
-    header::CONTENT_LENGTH,
-    header::CONTENT_TYPE,
-    header::RETRY_AFTER,
-];
+const KEPT: [HeaderName; 2] = [header::CONTENT_LENGTH, header::RETRY_AFTER];
 
 fn kept_headers(raw: &[httparse::Header<'_>]) -> Result<HeaderMap, WireError> {
     let mut headers = HeaderMap::new();
