@@ -21,7 +21,7 @@ use serde::Deserialize;
 use crate::error::ProviderError;
 use crate::kind::ProviderKind;
 use crate::stream::{ByteStream, Frame, FrameStream};
-use crate::types::Usage;
+use crate::types::{Usage, UsageCounts};
 use crate::upstream::extract_message;
 
 static ERROR_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"error\""));
@@ -217,7 +217,7 @@ impl Scan {
         if value_starts(event, &USAGE_KEY, b'{')
             && let Ok(u) = serde_json::from_slice::<UsageOnly>(&payload)
         {
-            self.usage = Some(u.usage);
+            self.usage = Some(u.usage.into());
         }
         None
     }
@@ -273,13 +273,13 @@ pub(crate) fn usage_in(events: &[u8]) -> Option<Usage> {
             let data = l.strip_prefix(b"data:")?;
             serde_json::from_slice::<UsageOnly>(data.trim_ascii()).ok()
         })
-        .map(|u| u.usage)
+        .map(|u| u.usage.into())
         .next()
 }
 
 #[derive(Deserialize)]
 struct UsageOnly {
-    usage: Usage,
+    usage: UsageCounts,
 }
 
 /// The `data:` payload of an event: borrowed for the usual single line, joined otherwise.

@@ -40,13 +40,41 @@ pub struct ContentPart {
 }
 
 /// Message content: a string or an array of parts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum MessageContent {
     /// Plain text.
     Text(String),
     /// Typed parts.
     Parts(Vec<ContentPart>),
+}
+
+/// Decoded by the JSON type it meets (an untagged derive would first copy every message's
+/// content into serde's buffer, then try each variant against the copy).
+impl<'de> Deserialize<'de> for MessageContent {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct Shape;
+        impl<'de> serde::de::Visitor<'de> for Shape {
+            type Value = MessageContent;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(MessageContent::Text(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(MessageContent::Text(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(MessageContent::Parts)
+            }
+        }
+        de.deserialize_any(Shape)
+    }
 }
 
 /// The function named by a tool call.
@@ -339,6 +367,27 @@ impl Usage {
     }
 }
 
+/// The counts of a [`Usage`] alone, for answers passed through unchanged whose usage is only
+/// logged: decoded without the flattened `extra` (whose buffering costs more than the rest
+/// of the check). The three counts are required, as in [`Usage`].
+#[derive(Deserialize)]
+pub(crate) struct UsageCounts {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+}
+
+impl From<UsageCounts> for Usage {
+    fn from(c: UsageCounts) -> Self {
+        Self {
+            prompt_tokens: c.prompt_tokens,
+            completion_tokens: c.completion_tokens,
+            total_tokens: c.total_tokens,
+            extra: Extra::new(),
+        }
+    }
+}
+
 /// The assistant message of a non-streamed choice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResponseMessage {
@@ -435,3 +484,37 @@ impl ModelList {
 
 pub use crate::chunk::{ChatChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
 pub use crate::embeddings::{Embedding, EmbeddingInput, EmbeddingsRequest, EmbeddingsResponse};
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_content_is_decoded_by_its_json_type() {
+        let text: MessageContent = serde_json::from_str(r#""hi \u00e9""#).unwrap();
+        assert_eq!(text, MessageContent::Text("hi é".into()));
+        let parts: MessageContent = serde_json::from_str(
+            r#"[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"u"}}]"#,
+        )
+        .unwrap();
+        let MessageContent::Parts(parts) = parts else {
+            panic!("parts expected");
+        };
+        assert_eq!(
+            (parts[0].kind.as_str(), parts[0].text.as_deref()),
+            ("text", Some("a"))
+        );
+        assert!(parts[1].extra.contains_key("image_url"));
+        for bad in ["1", "{}", "true", r#"[{"text":"no type"}]"#] {
+            assert!(
+                serde_json::from_str::<MessageContent>(bad).is_err(),
+                "{bad}"
+            );
+        }
+        let msg: ChatMessage = serde_json::from_str(r#"{"role":"user","content":null}"#).unwrap();
+        assert!(msg.content.is_none());
+        let round = serde_json::to_string(&MessageContent::Text("x".into())).unwrap();
+        assert_eq!(round, r#""x""#);
+    }
+}

@@ -30,7 +30,7 @@ use crate::types::{
     FinishReason, FunctionCall, FunctionCallDelta, ModelList, ModelObject, Role, ToolCall,
     ToolCallDelta, ToolChoice, ToolChoiceMode, Usage,
 };
-use crate::upstream::{Upstream, decode, extract_message};
+use crate::upstream::{Upstream, Url, decode, extract_message};
 
 const UNDERSTOOD: &[&str] = &[
     "seed",
@@ -240,9 +240,9 @@ impl Answer<'_> {
     }
 }
 
-fn model_path(route: &Route, model: &str, method: &str) -> Result<String, ProviderError> {
+fn model_path(route: &Route, model: &str, method: &str) -> Result<Url, ProviderError> {
     let model = path_safe_model(route.kind, model)?;
-    Upstream::url(route, &format!("/models/{model}:{method}"))
+    Upstream::url(route, format!("/models/{model}:{method}"))
 }
 
 /// The Gemini native adapter.
@@ -283,10 +283,7 @@ impl Adapter for Gemini {
         req: ChatRequest,
     ) -> Result<FrameStream, ProviderError> {
         let body = build(route, &req)?;
-        let url = format!(
-            "{}?alt=sse",
-            model_path(route, model_of(&req.model), "streamGenerateContent")?
-        );
+        let url = model_path(route, model_of(&req.model), "streamGenerateContent?alt=sse")?;
         let bytes = up.post_stream(route, &url, &body).await?;
         Ok(stream_frames(
             bytes,

@@ -14,7 +14,8 @@ use crate::passthrough::passthrough;
 use crate::route::Route;
 use crate::stream::FrameStream;
 use crate::types::{
-    ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, ModelList, ModelObject, Usage,
+    ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, ModelList, ModelObject,
+    Usage, UsageCounts,
 };
 use crate::upstream::{Upstream, decode};
 
@@ -51,7 +52,7 @@ struct Completion {
     #[serde(rename = "choices")]
     _choices: IgnoredAny,
     #[serde(default)]
-    usage: Option<Usage>,
+    usage: Option<UsageCounts>,
 }
 
 /// `POST /chat/completions`, buffered: the upstream's body as it came.
@@ -88,7 +89,7 @@ impl Adapter for OpenAi {
         let shape: Completion = decode(route, &json)?;
         Ok(ChatBody {
             json,
-            usage: shape.usage,
+            usage: shape.usage.map(Usage::from),
         })
     }
 

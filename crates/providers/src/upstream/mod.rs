@@ -10,26 +10,28 @@
 
 mod h1;
 mod io;
+mod request;
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, Method, header};
+use http::{HeaderMap, Method, header};
 use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::ProviderError;
-use crate::kind::{AuthStyle, ProviderKind};
+use crate::kind::ProviderKind;
 use crate::route::{Limits, Route};
 use crate::stream::{ByteStream, with_idle_timeout};
+pub(crate) use request::Url;
 
 /// How much of an upstream error body is read to extract its message.
 const ERROR_BODY_CAP: usize = 64 * 1024;
 /// How much of an upstream error message is passed on.
 const ERROR_MESSAGE_CAP: usize = 500;
-
-const USER_AGENT: &str = concat!("sandgate/", env!("CARGO_PKG_VERSION"));
 
 /// A shared HTTP client plus limits.
 #[derive(Debug, Clone)]
@@ -69,76 +71,12 @@ impl Upstream {
         &self.limits
     }
 
-    /// `base + path` after checking the route's endpoint is an http(s) URL.
-    pub(crate) fn url(route: &Route, path: &str) -> Result<String, ProviderError> {
-        let base = route.base();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ProviderError::InvalidRoute(format!(
-                "endpoint of the {} route must be an http(s) URL",
-                route.kind
-            )));
-        }
-        Ok(format!("{base}{path}"))
-    }
-
-    /// A request to `url` with the route's credential and the profile's headers.
-    fn build(
+    /// `path` under the route's endpoint, once the endpoint is checked to be an http(s) URL.
+    pub(crate) fn url(
         route: &Route,
-        method: Method,
-        url: &str,
-        body: Option<Bytes>,
-    ) -> Result<http::Request<Bytes>, ProviderError> {
-        let invalid = || {
-            ProviderError::InvalidRoute(format!(
-                "cannot build request for the {} route",
-                route.kind
-            ))
-        };
-        let profile = route.profile();
-        let mut req = http::Request::new(body.clone().unwrap_or_default());
-        *req.method_mut() = method;
-        *req.uri_mut() = url.parse().map_err(|_| invalid())?;
-        let headers = req.headers_mut();
-        headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
-        if body.is_some() {
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-        }
-        let auth = match (&route.credential, profile.auth) {
-            (Some(cred), AuthStyle::Bearer) => {
-                Some((header::AUTHORIZATION, format!("Bearer {}", cred.expose())))
-            }
-            (Some(cred), AuthStyle::XGoogApiKey | AuthStyle::XApiKey) => {
-                profile.auth.header_name().map(|name| {
-                    (
-                        header::HeaderName::from_static(name),
-                        cred.expose().to_owned(),
-                    )
-                })
-            }
-            (None, _) if profile.credential_required => {
-                return Err(ProviderError::MissingCredential {
-                    provider: route.kind,
-                    env: profile.credential_env,
-                });
-            }
-            _ => None,
-        };
-        if let Some((name, value)) = auth {
-            let mut value = HeaderValue::try_from(value).map_err(|_| invalid())?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
-        for (name, value) in profile.default_headers {
-            headers.insert(
-                header::HeaderName::from_static(name),
-                HeaderValue::from_static(value),
-            );
-        }
-        Ok(req)
+        path: impl Into<Cow<'static, str>>,
+    ) -> Result<Url, ProviderError> {
+        Url::new(route, path.into())
     }
 
     /// Sends a request; the answer's head has arrived when this returns.
@@ -146,14 +84,22 @@ impl Upstream {
         &self,
         route: &Route,
         method: Method,
-        url: &str,
+        url: &Url,
         body: Option<Bytes>,
     ) -> Result<Answer, ProviderError> {
-        let req = Self::build(route, method, url, body)?;
+        let fields = request::fields(route, body.is_some())?;
         let kind = route.kind;
         match &self.transport {
-            Transport::Direct(conn) => send_direct(conn, kind, req).await,
+            Transport::Direct(conn) => {
+                let endpoint = conn
+                    .endpoint(route.base())
+                    .ok_or_else(|| request::invalid(route))?;
+                let body = body.unwrap_or_default();
+                let sent = conn.send(endpoint, &method, &url.path, fields, &body).await;
+                direct_answer(route, sent)
+            }
             Transport::Proxied(client) => {
+                let req = request::build(route, method, url, fields, body)?;
                 let req = reqwest::Request::try_from(req).map_err(|e| map_send_error(kind, &e))?;
                 let resp = client
                     .execute(req)
@@ -176,7 +122,7 @@ impl Upstream {
     pub(crate) async fn get_json<T: DeserializeOwned>(
         &self,
         route: &Route,
-        url: &str,
+        url: &Url,
     ) -> Result<T, ProviderError> {
         let body = self.buffered(route, Method::GET, url, None).await?;
         decode(route, &body)
@@ -186,7 +132,7 @@ impl Upstream {
     pub(crate) async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         route: &Route,
-        url: &str,
+        url: &Url,
         body: &B,
     ) -> Result<T, ProviderError> {
         let body = self.post_raw(route, url, body).await?;
@@ -197,7 +143,7 @@ impl Upstream {
     pub(crate) async fn post_raw<B: Serialize + ?Sized>(
         &self,
         route: &Route,
-        url: &str,
+        url: &Url,
         body: &B,
     ) -> Result<Bytes, ProviderError> {
         let body = json_body(body)?;
@@ -208,7 +154,7 @@ impl Upstream {
     pub(crate) async fn post_stream<B: Serialize + ?Sized>(
         &self,
         route: &Route,
-        url: &str,
+        url: &Url,
         body: &B,
     ) -> Result<ByteStream, ProviderError> {
         let body = json_body(body)?;
@@ -229,7 +175,7 @@ impl Upstream {
         &self,
         route: &Route,
         method: Method,
-        url: &str,
+        url: &Url,
         body: Option<Bytes>,
     ) -> Result<Bytes, ProviderError> {
         let cap = self.limits.max_response_body;
@@ -252,22 +198,12 @@ fn json_body<B: Serialize + ?Sized>(body: &B) -> Result<Bytes, ProviderError> {
         .map_err(|e| ProviderError::Internal(format!("request body: {e}")))
 }
 
-async fn send_direct(
-    conn: &h1::Connector,
-    kind: ProviderKind,
-    req: http::Request<Bytes>,
+/// The answer (or the typed error) of a request sent directly.
+fn direct_answer(
+    route: &Route,
+    sent: Result<(http::StatusCode, HeaderMap, h1::Answer), h1::SendError>,
 ) -> Result<Answer, ProviderError> {
-    let (mut parts, body) = req.into_parts();
-    let invalid =
-        || ProviderError::InvalidRoute(format!("cannot build request for the {kind} route"));
-    let origin = h1::Origin::of(&parts.uri).ok_or_else(invalid)?;
-    let authority = parts.uri.authority().ok_or_else(invalid)?;
-    let host = HeaderValue::from_str(authority.as_str()).map_err(|_| invalid())?;
-    parts.headers.insert(header::HOST, host);
-    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let sent = conn
-        .send(origin, &parts.method, path, &parts.headers, &body)
-        .await;
+    let kind = route.kind;
     let (status, headers, body) = sent.map_err(|e| {
         tracing::debug!(provider = %kind, error = %e, "upstream request failed");
         match e {
@@ -280,6 +216,7 @@ async fn send_direct(
                 provider: kind,
                 detail: "request failed before a response arrived".to_string(),
             },
+            h1::SendError::Wire(h1::WireError::Request(_)) => request::invalid(route),
             h1::SendError::Wire(e) => ProviderError::protocol(kind, e.to_string()),
         }
     })?;

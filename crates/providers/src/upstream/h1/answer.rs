@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use futures::Stream;
 
 use super::wire::{BodyDecoder, Framing, WireError};
-use super::{Conn, Origin, Shared};
+use super::{Conn, Endpoint, Shared};
 
 /// Largest piece one poll hands out.
 const MAX_PIECE: usize = 64 * 1024;
@@ -30,7 +30,7 @@ pub(crate) struct Answer {
     decoder: BodyDecoder,
     keep_alive: bool,
     pool: Arc<Shared>,
-    origin: Origin,
+    endpoint: Arc<Endpoint>,
     /// An error met after data that was handed out first.
     failed: Option<BodyError>,
 }
@@ -41,14 +41,14 @@ impl Answer {
         framing: Framing,
         keep_alive: bool,
         pool: Arc<Shared>,
-        origin: Origin,
+        endpoint: Arc<Endpoint>,
     ) -> Self {
         let mut answer = Self {
             conn: Some(conn),
             decoder: BodyDecoder::new(framing),
             keep_alive,
             pool,
-            origin,
+            endpoint,
             failed: None,
         };
         if answer.decoder.is_done() {
@@ -63,7 +63,7 @@ impl Answer {
             && self.keep_alive
             && conn.buf.is_empty()
         {
-            self.pool.checkin(self.origin.clone(), conn);
+            self.pool.checkin(&self.endpoint.origin, conn);
         }
     }
 

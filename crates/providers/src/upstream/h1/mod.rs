@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use super::io::Io;
 pub(crate) use answer::{Answer, BodyError};
 use wire::Head;
-pub(crate) use wire::WireError;
+pub(crate) use wire::{Field, WireError};
 
 /// Idle connections older than this are closed instead of reused.
 const IDLE_MAX: Duration = Duration::from_secs(60);
@@ -35,6 +35,8 @@ const IDLE_MAX: Duration = Duration::from_secs(60);
 const IDLE_PER_ORIGIN: usize = 256;
 /// How often idle connections of every origin are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(15);
+/// At most this many parsed endpoints are cached (then the cache starts over).
+const ENDPOINTS_CACHED: usize = 256;
 /// Read buffer room per connection.
 const READ_ROOM: usize = 16 * 1024;
 
@@ -48,7 +50,7 @@ pub(crate) struct Origin {
 
 impl Origin {
     /// The origin of an `http`/`https` URI.
-    pub(crate) fn of(uri: &http::Uri) -> Option<Origin> {
+    fn of(uri: &http::Uri) -> Option<Origin> {
         let tls = match uri.scheme_str()? {
             "http" => false,
             "https" => true,
@@ -60,6 +62,33 @@ impl Origin {
             tls,
             host: host.to_owned(),
             port,
+        })
+    }
+}
+
+/// An upstream base URL, parsed once (see [`Connector::endpoint`]): where to connect, the
+/// `Host` header, and the path every request's own path follows.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    origin: Origin,
+    host: String,
+    prefix: String,
+}
+
+impl Endpoint {
+    /// `base` is an `http`/`https` URL without a trailing slash; its path (and query, if
+    /// any) is the prefix, as written. Userinfo is not sent as part of `Host`.
+    fn parse(base: &str) -> Option<Endpoint> {
+        let uri: http::Uri = base.parse().ok()?;
+        let origin = Origin::of(&uri)?;
+        let authority = uri.authority()?.as_str();
+        let host = authority.rsplit('@').next()?.to_owned();
+        let after_scheme = base.split_once("://")?.1;
+        let prefix = &after_scheme[after_scheme.find('/').unwrap_or(after_scheme.len())..];
+        Some(Endpoint {
+            origin,
+            host,
+            prefix: prefix.to_owned(),
         })
     }
 }
@@ -92,6 +121,7 @@ pub(crate) struct Connector {
 
 struct Shared {
     idle: Mutex<Pool>,
+    endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
     connect_timeout: Duration,
     tls: OnceLock<Result<tokio_rustls::TlsConnector, rustls::Error>>,
 }
@@ -144,34 +174,61 @@ impl Connector {
                     by_origin: HashMap::new(),
                     swept: Instant::now(),
                 }),
+                endpoints: Mutex::new(HashMap::new()),
                 connect_timeout,
                 tls: OnceLock::new(),
             }),
         }
     }
 
-    /// Sends one request (`headers` must include `Host`) to `origin`; returns the answer's
-    /// status and headers and a body that reads the rest.
-    pub(crate) async fn send(
+    /// `base` parsed, from a small cache (routes change rarely; parsing the URL again for
+    /// every request cost more than the rest of building it). `None`: not an http(s) URL.
+    pub(crate) fn endpoint(&self, base: &str) -> Option<Arc<Endpoint>> {
+        let mut cache = self
+            .shared
+            .endpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(hit) = cache.get(base) {
+            return Some(hit.clone());
+        }
+        let parsed = Arc::new(Endpoint::parse(base)?);
+        if cache.len() >= ENDPOINTS_CACHED {
+            cache.clear();
+        }
+        cache.insert(base.to_owned(), parsed.clone());
+        Some(parsed)
+    }
+
+    /// Sends `method` to `path` under `endpoint` with `fields` and `body`; returns the
+    /// answer's status and headers and a body that reads the rest.
+    pub(crate) async fn send<'a>(
         &self,
-        origin: Origin,
+        endpoint: Arc<Endpoint>,
         method: &Method,
-        path_and_query: &str,
-        headers: &HeaderMap,
+        path: &str,
+        fields: impl IntoIterator<Item = Field<'a>>,
         body: &[u8],
     ) -> Result<(StatusCode, HeaderMap, Answer), SendError> {
-        let request = wire::encode_request(method, path_and_query, headers, body);
+        let req = wire::Request {
+            method,
+            host: &endpoint.host,
+            path: [&endpoint.prefix, path],
+            body,
+        };
+        let request = wire::encode_request(&req, fields).map_err(SendError::Wire)?;
+        let origin = &endpoint.origin;
         let mut may_reuse = true;
         loop {
             let pooled = if may_reuse {
-                poll_fn(|cx| Poll::Ready(self.checkout(&origin, cx))).await
+                poll_fn(|cx| Poll::Ready(self.checkout(origin, cx))).await
             } else {
                 None
             };
             let reused = pooled.is_some();
             let mut conn = match pooled {
                 Some(c) => c,
-                None => self.connect(&origin).await?,
+                None => self.connect(origin).await?,
             };
             let written = async {
                 conn.io.write_all(&request).await?;
@@ -192,7 +249,7 @@ impl Connector {
                 framing,
                 keep_alive,
             } = read_head(&mut conn).await?;
-            let answer = Answer::new(conn, framing, keep_alive, self.shared.clone(), origin);
+            let answer = Answer::new(conn, framing, keep_alive, self.shared.clone(), endpoint);
             return Ok((status, headers, answer));
         }
     }
@@ -242,7 +299,9 @@ impl Connector {
 /// Reads until a complete answer head is buffered (interim answers skipped).
 async fn read_head(conn: &mut Conn) -> Result<Head, SendError> {
     loop {
-        if let Some(head) = wire::parse_head(&mut conn.buf).map_err(SendError::Wire)? {
+        if !conn.buf.is_empty()
+            && let Some(head) = wire::parse_head(&mut conn.buf).map_err(SendError::Wire)?
+        {
             return Ok(head);
         }
         match poll_fn(|cx| conn.poll_read_more(cx)).await {
@@ -259,7 +318,7 @@ impl Shared {
     }
 
     /// A connection whose answer ended cleanly, ready for the next request.
-    fn checkin(&self, origin: Origin, conn: Conn) {
+    fn checkin(&self, origin: &Origin, conn: Conn) {
         let now = Instant::now();
         let mut pool = self.lock();
         if now.duration_since(pool.swept) > SWEEP_EVERY {
@@ -269,9 +328,52 @@ impl Shared {
                 !idle.is_empty()
             });
         }
-        let idle = pool.by_origin.entry(origin).or_default();
+        let idle = match pool.by_origin.get_mut(origin) {
+            Some(idle) => idle,
+            None => pool.by_origin.entry(origin.clone()).or_default(),
+        };
         if idle.len() < IDLE_PER_ORIGIN {
             idle.push_back(Idle { conn, since: now });
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_once_into_origin_host_and_prefix() {
+        let e = Endpoint::parse("https://user:pw@api.example:8443/v1/x").unwrap();
+        assert_eq!(
+            (e.origin.tls, e.origin.host.as_str(), e.origin.port),
+            (true, "api.example", 8443)
+        );
+        assert_eq!(
+            (e.host.as_str(), e.prefix.as_str()),
+            ("api.example:8443", "/v1/x")
+        );
+        let e = Endpoint::parse("http://[::1]").unwrap();
+        assert_eq!((e.origin.host.as_str(), e.origin.port), ("::1", 80));
+        assert_eq!((e.host.as_str(), e.prefix.as_str()), ("[::1]", ""));
+        let e = Endpoint::parse("http://h:1/v1?k=v").unwrap();
+        assert_eq!(e.prefix, "/v1?k=v");
+        assert!(Endpoint::parse("ftp://h/v1").is_none());
+        assert!(Endpoint::parse("http://").is_none());
+        assert!(Endpoint::parse("not a url").is_none());
+    }
+
+    #[test]
+    fn the_endpoint_cache_returns_one_parse_per_base() {
+        let conn = Connector::new(Duration::from_secs(1));
+        let a = conn.endpoint("http://127.0.0.1:9/v1").unwrap();
+        let b = conn.endpoint("http://127.0.0.1:9/v1").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(conn.endpoint("mock://?tokens=1").is_none());
+        for i in 0..ENDPOINTS_CACHED + 1 {
+            conn.endpoint(&format!("http://h{i}/v1")).unwrap();
+        }
+        assert!(conn.shared.endpoints.lock().unwrap().len() <= ENDPOINTS_CACHED);
     }
 }

@@ -6,6 +6,9 @@
 //! in one read becomes one piece. Every length is bounded: head, header count, chunk-size
 //! line, trailers.
 
+use std::io::Write as _;
+use std::mem::MaybeUninit;
+
 use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
@@ -31,37 +34,84 @@ pub(crate) enum WireError {
     Chunk(&'static str),
     #[error("the connection closed inside the body")]
     Truncated,
+    #[error("cannot write the request: {0}")]
+    Request(&'static str),
 }
 
-/// The request line and headers of `req`, then its body (one buffer, one write).
-pub(crate) fn encode_request(
-    method: &Method,
-    path_and_query: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256 + body.len());
-    out.extend_from_slice(method.as_str().as_bytes());
+/// One request header. Its value is written as the concatenation of its parts, so a
+/// credential and its scheme (`Bearer `) need no joined copy.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Field<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) value: [&'a str; 2],
+}
+
+/// A request: the target is `path` (its parts concatenated, the endpoint's prefix first).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) host: &'a str,
+    pub(crate) path: [&'a str; 2],
+    pub(crate) body: &'a [u8],
+}
+
+/// The request line, `Host`, `fields` and `Content-Length`, then the body (one buffer, one
+/// write). A target or value that would break the head (a control character, a space in
+/// the target) is refused here, where the bytes are written.
+pub(crate) fn encode_request<'a>(
+    req: &Request<'_>,
+    fields: impl IntoIterator<Item = Field<'a>>,
+) -> Result<Vec<u8>, WireError> {
+    let target_ok = |p: &str| p.bytes().all(|b| b.is_ascii_graphic());
+    if !req.path.iter().all(|p| target_ok(p)) || !target_ok(req.host) {
+        return Err(WireError::Request(
+            "request target or host not printable ASCII",
+        ));
+    }
+    let mut out = Vec::with_capacity(256 + req.body.len());
+    out.extend_from_slice(req.method.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(path_and_query.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
-            continue;
+    for part in req.path {
+        out.extend_from_slice(part.as_bytes());
+    }
+    if req.path.iter().all(|p| p.is_empty()) {
+        out.push(b'/');
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(req.host.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for field in fields {
+        if !name_ok(field.name) || !field.value.iter().all(|v| value_ok(v)) {
+            return Err(WireError::Request("header name or value not allowed"));
         }
-        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(field.name.as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        for part in field.value {
+            out.extend_from_slice(part.as_bytes());
+        }
         out.extend_from_slice(b"\r\n");
     }
-    if !body.is_empty() || *method == Method::POST || *method == Method::PUT {
-        out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(body.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
+    let method = req.method;
+    if !req.body.is_empty() || *method == Method::POST || *method == Method::PUT {
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "content-length: {}\r\n", req.body.len());
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
-    out
+    out.extend_from_slice(req.body);
+    Ok(out)
+}
+
+/// A header name: a non-empty token (RFC 9110 §5.6.2).
+fn name_ok(n: &str) -> bool {
+    !n.is_empty()
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The bytes a header value may hold (those `http::HeaderValue` accepts: visible ASCII,
+/// space, tab, obs-text; never CR, LF or NUL).
+fn value_ok(v: &str) -> bool {
+    v.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// A parsed response head.
@@ -91,9 +141,12 @@ pub(crate) enum Framing {
 /// needed. Interim (1xx) answers are consumed and skipped.
 pub(crate) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> {
     loop {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut resp = httparse::Response::new(&mut slots);
-        let len = match resp.parse(buf) {
+        // Uninitialised slots: initialising 128 headers costs more than parsing a head.
+        let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut resp, buf, &mut slots);
+        let len = match parsed {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
                 return Err(WireError::HeadTooLarge);

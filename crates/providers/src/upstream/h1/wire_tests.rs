@@ -28,18 +28,70 @@ fn chunked(pieces: &[&[u8]]) -> Vec<u8> {
     wire
 }
 
+fn field<'a>(name: &'a str, value: &'a str) -> Field<'a> {
+    Field {
+        name,
+        value: [value, ""],
+    }
+}
+
+fn post<'a>(path: [&'a str; 2], body: &'a [u8]) -> Request<'a> {
+    Request {
+        method: &Method::POST,
+        host: "up:8080",
+        path,
+        body,
+    }
+}
+
 #[test]
 fn request_is_one_buffer_with_its_length() {
-    let mut h = HeaderMap::new();
-    h.insert(header::HOST, HeaderValue::from_static("up:8080"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("999"));
-    let wire = encode_request(&Method::POST, "/v1/chat?x=1", &h, b"{}");
+    let auth = Field {
+        name: "authorization",
+        value: ["Bearer ", "sk-1"],
+    };
+    let wire = encode_request(&post(["/v1", "/chat?x=1"], b"{}"), [auth]).unwrap();
     assert_eq!(
         wire,
-        b"POST /v1/chat?x=1 HTTP/1.1\r\nhost: up:8080\r\ncontent-length: 2\r\n\r\n{}"
+        b"POST /v1/chat?x=1 HTTP/1.1\r\nhost: up:8080\r\nauthorization: Bearer sk-1\r\n\
+          content-length: 2\r\n\r\n{}"
     );
-    let get = encode_request(&Method::GET, "/v1/models", &HeaderMap::new(), b"");
-    assert_eq!(get, b"GET /v1/models HTTP/1.1\r\n\r\n");
+    let get = Request {
+        method: &Method::GET,
+        host: "up",
+        path: ["", ""],
+        body: b"",
+    };
+    assert_eq!(
+        encode_request(&get, []).unwrap(),
+        b"GET / HTTP/1.1\r\nhost: up\r\n\r\n"
+    );
+}
+
+#[test]
+fn request_that_would_break_the_head_is_refused() {
+    let refused = |req: Request<'_>, f: Field<'_>| {
+        matches!(encode_request(&req, [f]), Err(WireError::Request(_)))
+    };
+    let ok = field("accept", "*/*");
+    assert!(refused(post(["/v1", "/a b"], b""), ok));
+    assert!(refused(post(["/v1\r\nx: y", "/a"], b""), ok));
+    let bad_host = Request {
+        host: "up\r\nx: y",
+        ..post(["/", ""], b"")
+    };
+    assert!(refused(bad_host, ok));
+    assert!(refused(
+        post(["/", ""], b""),
+        field("x-api-key", "k\r\nx: y")
+    ));
+    assert!(refused(post(["/", ""], b""), field("x-api-key", "k\0")));
+    assert!(refused(post(["/", ""], b""), field("bad name", "v")));
+    assert!(refused(post(["/", ""], b""), field("", "v")));
+    assert!(!refused(
+        post(["/", ""], b""),
+        field("x-api-key", "k \t\u{e9}")
+    ));
 }
 
 #[test]
