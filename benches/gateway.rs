@@ -35,6 +35,10 @@ struct Sb {
     device_dir: String,
 }
 
+/// The allocator `sandgated` uses, so the child gateway measures as the daemon runs.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--serve-gateway") {

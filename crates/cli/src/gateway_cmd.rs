@@ -159,18 +159,9 @@ const DAEMON_ENV: &[&str] = &[
     sandgate_gateway::egress::resolve::OVERRIDE_ENV,
 ];
 
-/// glibc's malloc arenas for the daemon unless the caller chose: the default (8 per core)
-/// let a soak's resident memory creep up for minutes after warm-up (RELIABILITY.md).
-const MALLOC_ARENAS: (&str, &str) = ("MALLOC_ARENA_MAX", "2");
-
 fn daemon_env(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = vars
-        .filter(|(k, _)| DAEMON_ENV.contains(&k.as_str()) || k == MALLOC_ARENAS.0)
-        .collect();
-    if !env.iter().any(|(k, _)| k == MALLOC_ARENAS.0) {
-        env.push((MALLOC_ARENAS.0.into(), MALLOC_ARENAS.1.into()));
-    }
-    env
+    vars.filter(|(k, _)| DAEMON_ENV.contains(&k.as_str()))
+        .collect()
 }
 
 /// The `sandgated` binary next to the running executable.

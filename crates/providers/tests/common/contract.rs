@@ -210,6 +210,18 @@ pub async fn credentials(kind: FakeKind, header: &str, expected_value: &str) {
         0,
         "nothing forwarded without a credential"
     );
+    // A credential that would break the request head (header injection) is never sent.
+    let injecting = route
+        .clone()
+        .with_credential(Credential::new("k-right\r\nx-injected: 1"));
+    let a = chat(&svc, &injecting, user("x")).await;
+    assert_error(&a, 502, "invalid_route");
+    assert!(!String::from_utf8_lossy(&a.body).contains("k-right"));
+    assert_eq!(
+        fake.request_count(),
+        0,
+        "nothing sent with a CR/LF credential"
+    );
 
     let wrong = route.clone().with_credential(Credential::new("k-wrong"));
     let a = chat(&svc, &wrong, user("x")).await;
