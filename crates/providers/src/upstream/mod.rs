@@ -1,9 +1,6 @@
-//! The HTTP side shared by all network adapters: building requests with the route's
-//! credential, buffered calls with a total timeout and a body cap, streaming calls with an
-//! idle timeout, and upstream error classification.
-//!
-//! Requests are built from scratch: no header of the caller's request is ever forwarded, so
-//! a sandbox's own `Authorization` or `x-api-key` cannot reach an upstream.
+//! The HTTP side shared by all network adapters: sending requests (their fields, the route's
+//! credential among them, are [`request`]'s), buffered calls with a total timeout and a body
+//! cap, streaming calls with an idle timeout, and upstream error classification.
 //!
 //! Upstreams are called over [`h1`]'s in-task HTTP/1.1 connections; only with
 //! [`Limits::use_system_proxy`] does reqwest carry the calls (it speaks the proxies).
@@ -205,7 +202,11 @@ fn direct_answer(
 ) -> Result<Answer, ProviderError> {
     let kind = route.kind;
     let (status, headers, body) = sent.map_err(|e| {
-        tracing::debug!(provider = %kind, error = %e, "upstream request failed");
+        if matches!(e, h1::SendError::Wire(h1::WireError::Request(_))) {
+            tracing::debug!(provider = %kind, error = %e, "upstream request refused, not sent");
+        } else {
+            tracing::debug!(provider = %kind, error = %e, "upstream request failed");
+        }
         match e {
             h1::SendError::ConnectTimeout => ProviderError::Timeout(kind),
             h1::SendError::Connect(_) => ProviderError::Unreachable {

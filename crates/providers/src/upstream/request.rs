@@ -25,12 +25,19 @@ pub(crate) struct Url {
 }
 
 impl Url {
-    /// Checks that the route's endpoint is an http(s) URL.
+    /// Checks that the route's endpoint is an http(s) URL without a query or fragment
+    /// (request paths are appended to it).
     pub(super) fn new(route: &Route, path: Cow<'static, str>) -> Result<Self, ProviderError> {
         let base = route.base();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ProviderError::InvalidRoute(format!(
                 "endpoint of the {} route must be an http(s) URL",
+                route.kind
+            )));
+        }
+        if base.contains(['?', '#']) {
+            return Err(ProviderError::InvalidRoute(format!(
+                "endpoint of the {} route must not have a query or fragment",
                 route.kind
             )));
         }
@@ -48,7 +55,7 @@ pub(super) fn invalid(route: &Route) -> ProviderError {
 pub(super) fn fields(
     route: &Route,
     with_body: bool,
-) -> Result<impl Iterator<Item = Field<'_>> + Clone, ProviderError> {
+) -> Result<impl Iterator<Item = Field<'_>>, ProviderError> {
     let profile = route.profile();
     let auth = match (&route.credential, profile.auth) {
         (Some(cred), AuthStyle::Bearer) => Some(Field {
@@ -111,4 +118,49 @@ pub(super) fn build<'a>(
         headers.insert(name, value);
     }
     Ok(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::ProviderKind;
+
+    #[test]
+    fn endpoints_are_checked_before_anything_is_built() {
+        let at = |endpoint: &str| {
+            let route = Route::new(ProviderKind::OpenAiApi, "m").with_endpoint(endpoint);
+            Url::new(&route, "/chat/completions".into()).map(|u| u.path)
+        };
+        assert_eq!(
+            at("https://api.example/v1/").ok().as_deref(),
+            Some("/chat/completions")
+        );
+        for bad in [
+            "ftp://h/v1",
+            "mock://?tokens=1",
+            "http://h/v1?k=v",
+            "http://h/v1#f",
+        ] {
+            assert!(
+                matches!(at(bad), Err(ProviderError::InvalidRoute(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn fields_carry_the_credential_in_the_provider_style_and_never_in_debug() {
+        let route = Route::new(ProviderKind::AnthropicProd, "m")
+            .with_credential(crate::route::Credential::new("sk-secret"));
+        let sent: Vec<_> = fields(&route, true).into_iter().flatten().collect();
+        let auth = sent.iter().find(|f| f.name == "x-api-key");
+        assert_eq!(auth.map(|f| f.value.concat()).as_deref(), Some("sk-secret"));
+        assert!(sent.iter().any(|f| f.name == "content-type"));
+        assert!(!format!("{sent:?}").contains("sk-secret"));
+        let missing = Route::new(ProviderKind::AnthropicProd, "m");
+        assert!(matches!(
+            fields(&missing, false).map(|_| ()),
+            Err(ProviderError::MissingCredential { .. })
+        ));
+    }
 }

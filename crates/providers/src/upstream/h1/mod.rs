@@ -76,19 +76,22 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    /// `base` is an `http`/`https` URL without a trailing slash; its path (and query, if
-    /// any) is the prefix, as written. Userinfo is not sent as part of `Host`.
+    /// `base` is an `http`/`https` URL without a trailing slash; its path is the prefix.
+    /// A base with a query or fragment is refused: request paths are appended to it, so
+    /// either would end up in the middle of the target. Userinfo is not sent in `Host`.
     fn parse(base: &str) -> Option<Endpoint> {
+        if base.contains(['?', '#']) {
+            return None;
+        }
         let uri: http::Uri = base.parse().ok()?;
         let origin = Origin::of(&uri)?;
         let authority = uri.authority()?.as_str();
         let host = authority.rsplit('@').next()?.to_owned();
-        let after_scheme = base.split_once("://")?.1;
-        let prefix = &after_scheme[after_scheme.find('/').unwrap_or(after_scheme.len())..];
+        let prefix = uri.path().trim_end_matches('/').to_owned();
         Some(Endpoint {
             origin,
             host,
-            prefix: prefix.to_owned(),
+            prefix,
         })
     }
 }
@@ -108,7 +111,8 @@ pub(crate) enum SendError {
     /// The upstream closed the connection before a complete head.
     #[error("closed before an answer")]
     Closed,
-    /// The head is not HTTP/1.1.
+    /// The head is not HTTP/1.1, or the request could not be written
+    /// ([`WireError::Request`]: nothing was sent).
     #[error("{0}")]
     Wire(WireError),
 }
@@ -357,8 +361,8 @@ mod tests {
         let e = Endpoint::parse("http://[::1]").unwrap();
         assert_eq!((e.origin.host.as_str(), e.origin.port), ("::1", 80));
         assert_eq!((e.host.as_str(), e.prefix.as_str()), ("[::1]", ""));
-        let e = Endpoint::parse("http://h:1/v1?k=v").unwrap();
-        assert_eq!(e.prefix, "/v1?k=v");
+        assert!(Endpoint::parse("http://h:1/v1?k=v").is_none());
+        assert!(Endpoint::parse("http://h:1/v1#f").is_none());
         assert!(Endpoint::parse("ftp://h/v1").is_none());
         assert!(Endpoint::parse("http://").is_none());
         assert!(Endpoint::parse("not a url").is_none());

@@ -21,7 +21,7 @@ const MAX_SIZE_LINE: usize = 1024;
 /// Most trailer bytes accepted.
 const MAX_TRAILERS: usize = 16 * 1024;
 
-/// A response the wire format does not allow.
+/// A response the wire format does not allow, or a request it cannot write.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum WireError {
     #[error("malformed response head: {0}")]
@@ -39,11 +39,20 @@ pub(crate) enum WireError {
 }
 
 /// One request header. Its value is written as the concatenation of its parts, so a
-/// credential and its scheme (`Bearer `) need no joined copy.
-#[derive(Debug, Clone, Copy)]
+/// credential and its scheme (`Bearer `) need no joined copy. `Debug` shows the name only:
+/// the value may be a credential.
+#[derive(Clone, Copy)]
 pub(crate) struct Field<'a> {
     pub(crate) name: &'a str,
     pub(crate) value: [&'a str; 2],
+}
+
+impl std::fmt::Debug for Field<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Field")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A request: the target is `path` (its parts concatenated, the endpoint's prefix first).
