@@ -202,11 +202,8 @@ fn direct_answer(
 ) -> Result<Answer, ProviderError> {
     let kind = route.kind;
     let (status, headers, body) = sent.map_err(|e| {
-        if matches!(e, h1::SendError::Wire(h1::WireError::Request(_))) {
-            tracing::debug!(provider = %kind, error = %e, "upstream request refused, not sent");
-        } else {
-            tracing::debug!(provider = %kind, error = %e, "upstream request failed");
-        }
+        let refused = matches!(e, h1::SendError::Wire(h1::WireError::Request(_)));
+        tracing::debug!(provider = %kind, error = %e, refused, "upstream request not answered");
         match e {
             h1::SendError::ConnectTimeout => ProviderError::Timeout(kind),
             h1::SendError::Connect(_) => ProviderError::Unreachable {

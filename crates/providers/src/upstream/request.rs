@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 
-use super::h1::Field;
+use super::h1::{Endpoint, Field};
 use crate::error::ProviderError;
 use crate::kind::AuthStyle;
 use crate::route::Route;
@@ -28,20 +28,13 @@ impl Url {
     /// Checks that the route's endpoint is an http(s) URL without a query or fragment
     /// (request paths are appended to it).
     pub(super) fn new(route: &Route, path: Cow<'static, str>) -> Result<Self, ProviderError> {
-        let base = route.base();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ProviderError::InvalidRoute(format!(
-                "endpoint of the {} route must be an http(s) URL",
+        match Endpoint::refusal(route.base()) {
+            Some(why) => Err(ProviderError::InvalidRoute(format!(
+                "endpoint of the {} route {why}",
                 route.kind
-            )));
+            ))),
+            None => Ok(Self { path }),
         }
-        if base.contains(['?', '#']) {
-            return Err(ProviderError::InvalidRoute(format!(
-                "endpoint of the {} route must not have a query or fragment",
-                route.kind
-            )));
-        }
-        Ok(Self { path })
     }
 }
 

@@ -76,11 +76,23 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    /// `base` is an `http`/`https` URL without a trailing slash; its path is the prefix.
-    /// A base with a query or fragment is refused: request paths are appended to it, so
-    /// either would end up in the middle of the target. Userinfo is not sent in `Host`.
+    /// What keeps `base` from being an endpoint: the one rule for both transports. It must
+    /// be `http`/`https`, without a query or fragment (request paths are appended to it, so
+    /// either would end up in the middle of the target).
+    pub(crate) fn refusal(base: &str) -> Option<&'static str> {
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            Some("must be an http(s) URL")
+        } else if base.contains(['?', '#']) {
+            Some("must not have a query or fragment")
+        } else {
+            None
+        }
+    }
+
+    /// `base` is an endpoint ([`Endpoint::refusal`]) without a trailing slash; its path is
+    /// the prefix. Userinfo is not sent in `Host`.
     fn parse(base: &str) -> Option<Endpoint> {
-        if base.contains(['?', '#']) {
+        if Self::refusal(base).is_some() {
             return None;
         }
         let uri: http::Uri = base.parse().ok()?;
